@@ -1,0 +1,43 @@
+package io.peft4j.autograd;
+
+/**
+ * Precomputed RoPE cos/sin for positions [0, maxPositions) and a head dimension, in one of the two layouts:
+ * {@link Layout#ROTATE_HALF} (HF Llama: pairs (i, i + Dh/2)) or {@link Layout#INTERLEAVED} (llama2.c / Meta:
+ * pairs (2i, 2i + 1)). Frequencies may be rescaled (rope_scaling) by the models layer before construction.
+ */
+public final class RopeTable {
+    public enum Layout { ROTATE_HALF, INTERLEAVED }
+
+    public final Layout layout;
+    public final int headDim;        // Dh; rotated dims = rotaryDim <= Dh
+    public final int rotaryDim;
+    public final int maxPositions;
+    public final float[] cos;        // [maxPositions, rotaryDim / 2]
+    public final float[] sin;        // [maxPositions, rotaryDim / 2]
+
+    /** Standard RoPE with base {@code theta} and inverse frequencies theta^(-2i/rotaryDim). */
+    public static RopeTable of(Layout layout, int headDim, int maxPositions, double theta) {
+        double[] inv = new double[headDim / 2];
+        for (int i = 0; i < inv.length; i++) inv[i] = Math.pow(theta, -2.0 * i / headDim);
+        return new RopeTable(layout, headDim, headDim, maxPositions, inv);
+    }
+
+    /** RoPE with explicit inverse frequencies [rotaryDim / 2] (after any rope_scaling). */
+    public RopeTable(Layout layout, int headDim, int rotaryDim, int maxPositions, double[] invFreq) {
+        if (rotaryDim % 2 != 0 || rotaryDim > headDim || invFreq.length != rotaryDim / 2)
+            throw new IllegalArgumentException("bad RoPE dims: headDim " + headDim + ", rotaryDim " + rotaryDim + ", " + invFreq.length + " frequencies");
+        this.layout = layout;
+        this.headDim = headDim;
+        this.rotaryDim = rotaryDim;
+        this.maxPositions = maxPositions;
+        int half = rotaryDim / 2;
+        this.cos = new float[maxPositions * half];
+        this.sin = new float[maxPositions * half];
+        for (int p = 0; p < maxPositions; p++)
+            for (int i = 0; i < half; i++) {
+                double a = p * invFreq[i];
+                cos[p * half + i] = (float) Math.cos(a);
+                sin[p * half + i] = (float) Math.sin(a);
+            }
+    }
+}
