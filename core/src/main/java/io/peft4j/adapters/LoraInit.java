@@ -1,0 +1,91 @@
+package io.peft4j.adapters;
+
+import io.peft4j.nn.Linear;
+import io.peft4j.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Creates {@link LoraLayer}s: fresh ones by PEFT's {@code init_lora_weights} options, or from saved tensors.
+ * <ul>
+ *   <li>{@code true}: A ~ Kaiming-uniform(a = sqrt 5), i.e. U(-1/sqrt(in), 1/sqrt(in)); B = 0 (identity at init).</li>
+ *   <li>{@code gaussian}: A ~ N(0, 1/r); B = 0.</li>
+ *   <li>{@code false}: A and B both random (not an identity; for tests).</li>
+ *   <li>{@code pissa} / {@code pissa_niter_N}: A, B from the top-r singular triplets of W; W rewritten to W - s B A.</li>
+ *   <li>{@code olora}: B, A from the thin QR of W (first r columns of Q, rows of R); W rewritten to W - s B A.</li>
+ * </ul>
+ * DoRA's magnitude starts at the row norms of W + s B A, so DoRA too is an identity at init.
+ */
+final class LoraInit {
+    private LoraInit() {}
+
+    static LoraLayer create(String adapter, String module, Linear lin, LoraConfig c, AdapterRuntime runtime, SplittableRandom rng) {
+        int r = c.rankFor(module);
+        int in = lin.inFeatures(), out = lin.outFeatures();
+        checkRank(module, r, in, out);
+        float scaling = (float) c.scalingFor(module);
+        Tensor a, b;
+        switch (c.initLoraWeights()) {
+            case "true" -> { a = uniform(rng, 1 / Math.sqrt(in), r, in); b = Tensor.zeros(out, r); }
+            case "gaussian" -> { a = gaussian(rng, 1.0 / r, r, in); b = Tensor.zeros(out, r); }
+            case "false" -> { a = uniform(rng, 1 / Math.sqrt(in), r, in); b = uniform(rng, 1 / Math.sqrt(r), out, r); }
+            default -> {
+                Tensor[] ab = WeightRewritingInit.initialise(c.initLoraWeights(), lin, r, scaling, rng.nextLong());
+                a = ab[0];
+                b = ab[1];
+            }
+        }
+        Tensor bBias = c.loraBias() ? Tensor.zeros(out) : null;
+        a.requiresGrad(true).name(module + ".lora_A");
+        b.requiresGrad(true).name(module + ".lora_B");
+        if (bBias != null) bBias.requiresGrad(true).name(module + ".lora_B.bias");
+        LoraLayer layer = new LoraLayer(adapter, lin, runtime, r, scaling, (float) c.loraDropout(), a, b, bBias, null);
+        if (c.useDora()) {
+            layer.magnitude = Tensor.of(layer.rowNorms(), out).requiresGrad(true).name(module + ".lora_magnitude_vector");
+        }
+        return layer;
+    }
+
+    static LoraLayer fromTensors(String adapter, String module, Linear lin, LoraConfig c, AdapterRuntime runtime,
+                                 Tensor a, Tensor b, Tensor bBias, Tensor magnitude, Path file) throws IOException {
+        int in = lin.inFeatures(), out = lin.outFeatures();
+        int r = a.dim(0);
+        if (a.rank() != 2 || a.dim(1) != in)
+            throw new IOException(file + ": " + module + ".lora_A has shape " + Arrays.toString(a.shape()) + ", expected [r, " + in + "]");
+        if (b.rank() != 2 || b.dim(0) != out || b.dim(1) != r)
+            throw new IOException(file + ": " + module + ".lora_B has shape " + Arrays.toString(b.shape()) + ", expected [" + out + ", " + r + "]");
+        if (r != c.rankFor(module))
+            throw new IOException(file + ": " + module + " has rank " + r + " but the config gives " + c.rankFor(module));
+        if (bBias != null && bBias.numel() != out) throw new IOException(file + ": " + module + ".lora_B.bias has the wrong shape");
+        if (magnitude != null && magnitude.numel() != out) throw new IOException(file + ": " + module + ".lora_magnitude_vector has the wrong shape");
+        if (c.useDora() && magnitude == null) throw new IOException(file + ": use_dora is set but " + module + " has no lora_magnitude_vector");
+        a.requiresGrad(true).name(module + ".lora_A");
+        b.requiresGrad(true).name(module + ".lora_B");
+        if (bBias != null) bBias.requiresGrad(true);
+        if (magnitude != null) magnitude = magnitude.reshape(out).requiresGrad(true);
+        return new LoraLayer(adapter, lin, runtime, r, (float) c.scalingFor(module), (float) c.loraDropout(), a, b, bBias, magnitude);
+    }
+
+    static void checkRank(String module, int r, int in, int out) {
+        if (r > Math.min(in, out))
+            throw new IllegalArgumentException("rank r=" + r + " is larger than layer " + module + " allows (in " + in + ", out " + out + ")");
+    }
+
+    static Tensor uniform(SplittableRandom rng, double bound, int... shape) {
+        float[] d = new float[(int) Tensor.numel(shape)];
+        for (int i = 0; i < d.length; i++) d[i] = (float) ((rng.nextDouble() * 2 - 1) * bound);
+        return Tensor.of(d, shape);
+    }
+
+    static Tensor gaussian(SplittableRandom rng, double std, int... shape) {
+        float[] d = new float[(int) Tensor.numel(shape)];
+        for (int i = 0; i < d.length; i++) {
+            double u1 = rng.nextDouble(), u2 = rng.nextDouble();
+            d[i] = (float) (std * Math.sqrt(-2 * Math.log(1 - u1)) * Math.cos(2 * Math.PI * u2));
+        }
+        return Tensor.of(d, shape);
+    }
+}
