@@ -33,7 +33,7 @@ final class LoraInit {
             case "gaussian" -> { a = gaussian(rng, 1.0 / r, r, in); b = Tensor.zeros(out, r); }
             case "false" -> { a = uniform(rng, 1 / Math.sqrt(in), r, in); b = uniform(rng, 1 / Math.sqrt(r), out, r); }
             default -> {
-                Tensor[] ab = WeightRewritingInit.initialise(c.initLoraWeights(), lin, r, scaling, rng.nextLong());
+                Tensor[] ab = WeightRewritingInit.initialise(c.initLoraWeights(), lin, r, scaling);
                 a = ab[0];
                 b = ab[1];
             }
@@ -62,6 +62,9 @@ final class LoraInit {
         if (bBias != null && bBias.numel() != out) throw new IOException(file + ": " + module + ".lora_B.bias has the wrong shape");
         if (magnitude != null && magnitude.numel() != out) throw new IOException(file + ": " + module + ".lora_magnitude_vector has the wrong shape");
         if (c.useDora() && magnitude == null) throw new IOException(file + ": use_dora is set but " + module + " has no lora_magnitude_vector");
+        // PEFT re-runs a weight-rewriting init on load, then overwrites A and B: the base becomes W - s B0 A0 again
+        if (WeightRewritingInit.rewritesBase(c.initLoraWeights()))
+            WeightRewritingInit.initialise(c.initLoraWeights(), lin, r, (float) c.scalingFor(module));
         a.requiresGrad(true).name(module + ".lora_A");
         b.requiresGrad(true).name(module + ".lora_B");
         if (bBias != null) bBias.requiresGrad(true);

@@ -34,6 +34,10 @@ class LoraTest {
                 new Variant("lora-bias-all", base.toBuilderCopy().bias("all").build()),
                 new Variant("lora_bias", base.toBuilderCopy().loraBias(true).build()),
                 new Variant("dora", base.toBuilderCopy().dora(true).build()),
+                new Variant("pissa", base.toBuilderCopy().init("pissa").build()),
+                new Variant("pissa_niter_4", base.toBuilderCopy().init("pissa_niter_4").build()),
+                new Variant("olora", base.toBuilderCopy().init("olora").build()),
+                new Variant("pissa-dora", base.toBuilderCopy().init("pissa").dora(true).build()),
                 new Variant("rank-pattern", base.toBuilderCopy().rankPattern("v_proj", 2).alphaPattern("layers.1.self_attn.q_proj", 3).build()),
                 new Variant("all-linear", base.toBuilderCopy().targetRegex("all-linear").build()));
     }
@@ -66,7 +70,14 @@ class LoraTest {
         float[] before = m.forward(input()).toFloatArray();
         LoraModel lm = new LoraModel(m, 3);
         lm.add("default", v.config());
-        assertArrayEquals(before, m.forward(input()).toFloatArray(), v + ": adapter at init must not change outputs");
+        if (WeightRewritingInit.rewritesBase(v.config().initLoraWeights())) {
+            // W is rewritten to W - sBA and the adapter adds sBA back: equal up to F32 rounding of that subtraction
+            assertClose(before, m.forward(input()).toFloatArray(), 2e-5f, v + ": rewritten base + adapter");
+            lm.disableAdapters();
+            assertTrue(maxDiff(before, m.forward(input()).toFloatArray()) > 1e-3, v + ": the base itself was rewritten");
+        } else {
+            assertArrayEquals(before, m.forward(input()).toFloatArray(), v + ": adapter at init must not change outputs");
+        }
     }
 
     @ParameterizedTest
@@ -84,7 +95,8 @@ class LoraTest {
         lm.unmerge();
         assertArrayEquals(adapted, m.forward(input()).toFloatArray(), v + ": unmerged forward equals the adapter forward");
         lm.disableAdapters();
-        if (!v.config().bias().equals("all"))  // bias=all trains the base biases themselves; perturbed ones stay
+        // bias=all trains the base biases themselves (perturbed ones stay); PiSSA/OLoRA rewrote the base
+        if (!v.config().bias().equals("all") && !WeightRewritingInit.rewritesBase(v.config().initLoraWeights()))
             assertArrayEquals(base, m.forward(input()).toFloatArray(), v + ": disabled adapter gives the base exactly");
         lm.enableAdapters();
         lm.merge();
