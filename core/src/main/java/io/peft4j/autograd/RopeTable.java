@@ -14,12 +14,23 @@ public final class RopeTable {
     public final int maxPositions;
     public final float[] cos;        // [maxPositions, rotaryDim / 2]
     public final float[] sin;        // [maxPositions, rotaryDim / 2]
+    /** INTERLEAVED only (else null): each pair's cos stored twice, so a kernel reads it lane by lane. */
+    public final float[] cosPairs;   // [maxPositions, rotaryDim]
+    public final float[] sinPairs;   // [maxPositions, rotaryDim]
 
     /** Standard RoPE with base {@code theta} and inverse frequencies theta^(-2i/rotaryDim). */
     public static RopeTable of(Layout layout, int headDim, int maxPositions, double theta) {
-        double[] inv = new double[headDim / 2];
-        for (int i = 0; i < inv.length; i++) inv[i] = Math.pow(theta, -2.0 * i / headDim);
-        return new RopeTable(layout, headDim, headDim, maxPositions, inv);
+        return of(layout, headDim, headDim, maxPositions, theta);
+    }
+
+    /**
+     * Partial rotary embedding (GPT-NeoX, Phi): only the first {@code rotaryDim} dims of each head rotate, with
+     * inverse frequencies theta^(-2i/rotaryDim); dims >= rotaryDim pass through.
+     */
+    public static RopeTable of(Layout layout, int headDim, int rotaryDim, int maxPositions, double theta) {
+        double[] inv = new double[rotaryDim / 2];
+        for (int i = 0; i < inv.length; i++) inv[i] = Math.pow(theta, -2.0 * i / rotaryDim);
+        return new RopeTable(layout, headDim, rotaryDim, maxPositions, inv);
     }
 
     /** RoPE with explicit inverse frequencies [rotaryDim / 2] (after any rope_scaling). */
@@ -39,5 +50,16 @@ public final class RopeTable {
                 cos[p * half + i] = (float) Math.cos(a);
                 sin[p * half + i] = (float) Math.sin(a);
             }
+        if (layout == Layout.INTERLEAVED) {
+            cosPairs = new float[maxPositions * rotaryDim];
+            sinPairs = new float[maxPositions * rotaryDim];
+            for (int j = 0; j < cosPairs.length; j++) {
+                cosPairs[j] = cos[j >> 1];
+                sinPairs[j] = sin[j >> 1];
+            }
+        } else {
+            cosPairs = null;
+            sinPairs = null;
+        }
     }
 }

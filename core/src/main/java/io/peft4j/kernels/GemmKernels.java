@@ -1,0 +1,255 @@
+package io.peft4j.kernels;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The GEMM register tiles: MR = 12 rows of C by NR = 2 vectors (32 columns with AVX-512), or by 1 vector for a
+ * narrow panel. 24 accumulators stay live in registers for the whole k loop (32 zmm registers: 24 accumulators,
+ * 2 B vectors, 1 broadcast of A). B always comes packed ({@link PackedMatrix} layout, rows of NR or L floats);
+ * A comes either packed (MR values per k step, contiguous) or straight from a row-major F32 array (the LoRA
+ * shapes, where packing A would cost as much as the multiply). The code is written out by hand per accumulator
+ * because the Vector API keeps values in registers only when they are plain locals, never in arrays.
+ *
+ * <p>The accumulators leave through {@code tile}, a per-thread scratch of MR x NR floats, and a separate
+ * {@link #storeTile} writes (or adds) its real mr x nr corner into C. Storing straight into C from the kernel
+ * would be a few stores cheaper but makes the method too big for C2's inliner (NodeCountInliningCutoff): the
+ * epilogue's Vector API calls then stay calls, every accumulator gets boxed, and the kernel runs 50x slower.
+ * Edge tiles (mr &lt; MR or nr &lt; the panel width) compute the full tile on zero-padded panels.
+ */
+final class GemmKernels {
+    private GemmKernels() {}
+
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** Lanes per vector. */
+    static final int L = S.length();
+    /** Rows of the register tile. */
+    static final int MR = 12;
+    /** Columns of the register tile: two vectors. */
+    static final int NR = 2 * L;
+
+    /** Writes (or adds) the real mr x nr corner of a spilled tile [MR][w] into C (row stride ldc). */
+    static void storeTile(float[] tile, float[] c, int cOff, int ldc, int mr, int nr, boolean overwrite, int w) {
+        int vec = nr / L * L;
+        for (int i = 0; i < mr; i++) {
+            int ci = cOff + i * ldc, ti = i * w, j = 0;
+            if (overwrite) {
+                for (; j < vec; j += L) FloatVector.fromArray(S, tile, ti + j).intoArray(c, ci + j);
+                for (; j < nr; j++) c[ci + j] = tile[ti + j];
+            } else {
+                for (; j < vec; j += L)
+                    FloatVector.fromArray(S, tile, ti + j).add(FloatVector.fromArray(S, c, ci + j)).intoArray(c, ci + j);
+                for (; j < nr; j++) c[ci + j] += tile[ti + j];
+            }
+        }
+    }
+
+    static void packedWide(float[] a, int aOff, float[] b, int bOff, int kc, float[] c, int cOff, int ldc, int mr, int nr, boolean overwrite, float[] tile) {
+        FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S), c6_1 = FloatVector.zero(S);
+        FloatVector c7_0 = FloatVector.zero(S), c7_1 = FloatVector.zero(S);
+        FloatVector c8_0 = FloatVector.zero(S), c8_1 = FloatVector.zero(S);
+        FloatVector c9_0 = FloatVector.zero(S), c9_1 = FloatVector.zero(S);
+        FloatVector c10_0 = FloatVector.zero(S), c10_1 = FloatVector.zero(S);
+        FloatVector c11_0 = FloatVector.zero(S), c11_1 = FloatVector.zero(S);
+        for (int p = 0, ai = aOff, bi = bOff; p < kc; p++, ai += MR, bi += NR) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi);
+            FloatVector b1 = FloatVector.fromArray(S, b, bi + L);
+            FloatVector av;
+            av = FloatVector.broadcast(S, a[ai + 0]); c0_0 = av.fma(b0, c0_0); c0_1 = av.fma(b1, c0_1);
+            av = FloatVector.broadcast(S, a[ai + 1]); c1_0 = av.fma(b0, c1_0); c1_1 = av.fma(b1, c1_1);
+            av = FloatVector.broadcast(S, a[ai + 2]); c2_0 = av.fma(b0, c2_0); c2_1 = av.fma(b1, c2_1);
+            av = FloatVector.broadcast(S, a[ai + 3]); c3_0 = av.fma(b0, c3_0); c3_1 = av.fma(b1, c3_1);
+            av = FloatVector.broadcast(S, a[ai + 4]); c4_0 = av.fma(b0, c4_0); c4_1 = av.fma(b1, c4_1);
+            av = FloatVector.broadcast(S, a[ai + 5]); c5_0 = av.fma(b0, c5_0); c5_1 = av.fma(b1, c5_1);
+            av = FloatVector.broadcast(S, a[ai + 6]); c6_0 = av.fma(b0, c6_0); c6_1 = av.fma(b1, c6_1);
+            av = FloatVector.broadcast(S, a[ai + 7]); c7_0 = av.fma(b0, c7_0); c7_1 = av.fma(b1, c7_1);
+            av = FloatVector.broadcast(S, a[ai + 8]); c8_0 = av.fma(b0, c8_0); c8_1 = av.fma(b1, c8_1);
+            av = FloatVector.broadcast(S, a[ai + 9]); c9_0 = av.fma(b0, c9_0); c9_1 = av.fma(b1, c9_1);
+            av = FloatVector.broadcast(S, a[ai + 10]); c10_0 = av.fma(b0, c10_0); c10_1 = av.fma(b1, c10_1);
+            av = FloatVector.broadcast(S, a[ai + 11]); c11_0 = av.fma(b0, c11_0); c11_1 = av.fma(b1, c11_1);
+        }
+        c0_0.intoArray(tile, 0 * NR); c0_1.intoArray(tile, 0 * NR + L);
+        c1_0.intoArray(tile, 1 * NR); c1_1.intoArray(tile, 1 * NR + L);
+        c2_0.intoArray(tile, 2 * NR); c2_1.intoArray(tile, 2 * NR + L);
+        c3_0.intoArray(tile, 3 * NR); c3_1.intoArray(tile, 3 * NR + L);
+        c4_0.intoArray(tile, 4 * NR); c4_1.intoArray(tile, 4 * NR + L);
+        c5_0.intoArray(tile, 5 * NR); c5_1.intoArray(tile, 5 * NR + L);
+        c6_0.intoArray(tile, 6 * NR); c6_1.intoArray(tile, 6 * NR + L);
+        c7_0.intoArray(tile, 7 * NR); c7_1.intoArray(tile, 7 * NR + L);
+        c8_0.intoArray(tile, 8 * NR); c8_1.intoArray(tile, 8 * NR + L);
+        c9_0.intoArray(tile, 9 * NR); c9_1.intoArray(tile, 9 * NR + L);
+        c10_0.intoArray(tile, 10 * NR); c10_1.intoArray(tile, 10 * NR + L);
+        c11_0.intoArray(tile, 11 * NR); c11_1.intoArray(tile, 11 * NR + L);
+        storeTile(tile, c, cOff, ldc, mr, nr, overwrite, NR);
+    }
+
+    static void packedNarrow(float[] a, int aOff, float[] b, int bOff, int kc, float[] c, int cOff, int ldc, int mr, int nr, boolean overwrite, float[] tile) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S);
+        FloatVector c7_0 = FloatVector.zero(S);
+        FloatVector c8_0 = FloatVector.zero(S);
+        FloatVector c9_0 = FloatVector.zero(S);
+        FloatVector c10_0 = FloatVector.zero(S);
+        FloatVector c11_0 = FloatVector.zero(S);
+        for (int p = 0, ai = aOff, bi = bOff; p < kc; p++, ai += MR, bi += L) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi);
+            FloatVector av;
+            av = FloatVector.broadcast(S, a[ai + 0]); c0_0 = av.fma(b0, c0_0);
+            av = FloatVector.broadcast(S, a[ai + 1]); c1_0 = av.fma(b0, c1_0);
+            av = FloatVector.broadcast(S, a[ai + 2]); c2_0 = av.fma(b0, c2_0);
+            av = FloatVector.broadcast(S, a[ai + 3]); c3_0 = av.fma(b0, c3_0);
+            av = FloatVector.broadcast(S, a[ai + 4]); c4_0 = av.fma(b0, c4_0);
+            av = FloatVector.broadcast(S, a[ai + 5]); c5_0 = av.fma(b0, c5_0);
+            av = FloatVector.broadcast(S, a[ai + 6]); c6_0 = av.fma(b0, c6_0);
+            av = FloatVector.broadcast(S, a[ai + 7]); c7_0 = av.fma(b0, c7_0);
+            av = FloatVector.broadcast(S, a[ai + 8]); c8_0 = av.fma(b0, c8_0);
+            av = FloatVector.broadcast(S, a[ai + 9]); c9_0 = av.fma(b0, c9_0);
+            av = FloatVector.broadcast(S, a[ai + 10]); c10_0 = av.fma(b0, c10_0);
+            av = FloatVector.broadcast(S, a[ai + 11]); c11_0 = av.fma(b0, c11_0);
+        }
+        c0_0.intoArray(tile, 0 * L);
+        c1_0.intoArray(tile, 1 * L);
+        c2_0.intoArray(tile, 2 * L);
+        c3_0.intoArray(tile, 3 * L);
+        c4_0.intoArray(tile, 4 * L);
+        c5_0.intoArray(tile, 5 * L);
+        c6_0.intoArray(tile, 6 * L);
+        c7_0.intoArray(tile, 7 * L);
+        c8_0.intoArray(tile, 8 * L);
+        c9_0.intoArray(tile, 9 * L);
+        c10_0.intoArray(tile, 10 * L);
+        c11_0.intoArray(tile, 11 * L);
+        storeTile(tile, c, cOff, ldc, mr, nr, overwrite, L);
+    }
+
+    static void rowsWide(float[] a, int aOff, int lda, int mr, float[] b, int bOff, int kc, float[] c, int cOff, int ldc, int nr, boolean overwrite, float[] tile) {
+        FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S), c6_1 = FloatVector.zero(S);
+        FloatVector c7_0 = FloatVector.zero(S), c7_1 = FloatVector.zero(S);
+        FloatVector c8_0 = FloatVector.zero(S), c8_1 = FloatVector.zero(S);
+        FloatVector c9_0 = FloatVector.zero(S), c9_1 = FloatVector.zero(S);
+        FloatVector c10_0 = FloatVector.zero(S), c10_1 = FloatVector.zero(S);
+        FloatVector c11_0 = FloatVector.zero(S), c11_1 = FloatVector.zero(S);
+        // Rows past mr re-read the last real row (results discarded) so no load leaves A.
+        int last = mr - 1;
+        int r0 = aOff + Math.min(0, last) * lda;
+        int r1 = aOff + Math.min(1, last) * lda;
+        int r2 = aOff + Math.min(2, last) * lda;
+        int r3 = aOff + Math.min(3, last) * lda;
+        int r4 = aOff + Math.min(4, last) * lda;
+        int r5 = aOff + Math.min(5, last) * lda;
+        int r6 = aOff + Math.min(6, last) * lda;
+        int r7 = aOff + Math.min(7, last) * lda;
+        int r8 = aOff + Math.min(8, last) * lda;
+        int r9 = aOff + Math.min(9, last) * lda;
+        int r10 = aOff + Math.min(10, last) * lda;
+        int r11 = aOff + Math.min(11, last) * lda;
+        for (int p = 0; p < kc; p++) {
+            int bi = bOff + p * NR;
+            FloatVector b0 = FloatVector.fromArray(S, b, bi);
+            FloatVector b1 = FloatVector.fromArray(S, b, bi + L);
+            FloatVector av;
+            av = FloatVector.broadcast(S, a[r0 + p]); c0_0 = av.fma(b0, c0_0); c0_1 = av.fma(b1, c0_1);
+            av = FloatVector.broadcast(S, a[r1 + p]); c1_0 = av.fma(b0, c1_0); c1_1 = av.fma(b1, c1_1);
+            av = FloatVector.broadcast(S, a[r2 + p]); c2_0 = av.fma(b0, c2_0); c2_1 = av.fma(b1, c2_1);
+            av = FloatVector.broadcast(S, a[r3 + p]); c3_0 = av.fma(b0, c3_0); c3_1 = av.fma(b1, c3_1);
+            av = FloatVector.broadcast(S, a[r4 + p]); c4_0 = av.fma(b0, c4_0); c4_1 = av.fma(b1, c4_1);
+            av = FloatVector.broadcast(S, a[r5 + p]); c5_0 = av.fma(b0, c5_0); c5_1 = av.fma(b1, c5_1);
+            av = FloatVector.broadcast(S, a[r6 + p]); c6_0 = av.fma(b0, c6_0); c6_1 = av.fma(b1, c6_1);
+            av = FloatVector.broadcast(S, a[r7 + p]); c7_0 = av.fma(b0, c7_0); c7_1 = av.fma(b1, c7_1);
+            av = FloatVector.broadcast(S, a[r8 + p]); c8_0 = av.fma(b0, c8_0); c8_1 = av.fma(b1, c8_1);
+            av = FloatVector.broadcast(S, a[r9 + p]); c9_0 = av.fma(b0, c9_0); c9_1 = av.fma(b1, c9_1);
+            av = FloatVector.broadcast(S, a[r10 + p]); c10_0 = av.fma(b0, c10_0); c10_1 = av.fma(b1, c10_1);
+            av = FloatVector.broadcast(S, a[r11 + p]); c11_0 = av.fma(b0, c11_0); c11_1 = av.fma(b1, c11_1);
+        }
+        c0_0.intoArray(tile, 0 * NR); c0_1.intoArray(tile, 0 * NR + L);
+        c1_0.intoArray(tile, 1 * NR); c1_1.intoArray(tile, 1 * NR + L);
+        c2_0.intoArray(tile, 2 * NR); c2_1.intoArray(tile, 2 * NR + L);
+        c3_0.intoArray(tile, 3 * NR); c3_1.intoArray(tile, 3 * NR + L);
+        c4_0.intoArray(tile, 4 * NR); c4_1.intoArray(tile, 4 * NR + L);
+        c5_0.intoArray(tile, 5 * NR); c5_1.intoArray(tile, 5 * NR + L);
+        c6_0.intoArray(tile, 6 * NR); c6_1.intoArray(tile, 6 * NR + L);
+        c7_0.intoArray(tile, 7 * NR); c7_1.intoArray(tile, 7 * NR + L);
+        c8_0.intoArray(tile, 8 * NR); c8_1.intoArray(tile, 8 * NR + L);
+        c9_0.intoArray(tile, 9 * NR); c9_1.intoArray(tile, 9 * NR + L);
+        c10_0.intoArray(tile, 10 * NR); c10_1.intoArray(tile, 10 * NR + L);
+        c11_0.intoArray(tile, 11 * NR); c11_1.intoArray(tile, 11 * NR + L);
+        storeTile(tile, c, cOff, ldc, mr, nr, overwrite, NR);
+    }
+
+    static void rowsNarrow(float[] a, int aOff, int lda, int mr, float[] b, int bOff, int kc, float[] c, int cOff, int ldc, int nr, boolean overwrite, float[] tile) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S);
+        FloatVector c7_0 = FloatVector.zero(S);
+        FloatVector c8_0 = FloatVector.zero(S);
+        FloatVector c9_0 = FloatVector.zero(S);
+        FloatVector c10_0 = FloatVector.zero(S);
+        FloatVector c11_0 = FloatVector.zero(S);
+        // Rows past mr re-read the last real row (results discarded) so no load leaves A.
+        int last = mr - 1;
+        int r0 = aOff + Math.min(0, last) * lda;
+        int r1 = aOff + Math.min(1, last) * lda;
+        int r2 = aOff + Math.min(2, last) * lda;
+        int r3 = aOff + Math.min(3, last) * lda;
+        int r4 = aOff + Math.min(4, last) * lda;
+        int r5 = aOff + Math.min(5, last) * lda;
+        int r6 = aOff + Math.min(6, last) * lda;
+        int r7 = aOff + Math.min(7, last) * lda;
+        int r8 = aOff + Math.min(8, last) * lda;
+        int r9 = aOff + Math.min(9, last) * lda;
+        int r10 = aOff + Math.min(10, last) * lda;
+        int r11 = aOff + Math.min(11, last) * lda;
+        for (int p = 0; p < kc; p++) {
+            int bi = bOff + p * L;
+            FloatVector b0 = FloatVector.fromArray(S, b, bi);
+            FloatVector av;
+            av = FloatVector.broadcast(S, a[r0 + p]); c0_0 = av.fma(b0, c0_0);
+            av = FloatVector.broadcast(S, a[r1 + p]); c1_0 = av.fma(b0, c1_0);
+            av = FloatVector.broadcast(S, a[r2 + p]); c2_0 = av.fma(b0, c2_0);
+            av = FloatVector.broadcast(S, a[r3 + p]); c3_0 = av.fma(b0, c3_0);
+            av = FloatVector.broadcast(S, a[r4 + p]); c4_0 = av.fma(b0, c4_0);
+            av = FloatVector.broadcast(S, a[r5 + p]); c5_0 = av.fma(b0, c5_0);
+            av = FloatVector.broadcast(S, a[r6 + p]); c6_0 = av.fma(b0, c6_0);
+            av = FloatVector.broadcast(S, a[r7 + p]); c7_0 = av.fma(b0, c7_0);
+            av = FloatVector.broadcast(S, a[r8 + p]); c8_0 = av.fma(b0, c8_0);
+            av = FloatVector.broadcast(S, a[r9 + p]); c9_0 = av.fma(b0, c9_0);
+            av = FloatVector.broadcast(S, a[r10 + p]); c10_0 = av.fma(b0, c10_0);
+            av = FloatVector.broadcast(S, a[r11 + p]); c11_0 = av.fma(b0, c11_0);
+        }
+        c0_0.intoArray(tile, 0 * L);
+        c1_0.intoArray(tile, 1 * L);
+        c2_0.intoArray(tile, 2 * L);
+        c3_0.intoArray(tile, 3 * L);
+        c4_0.intoArray(tile, 4 * L);
+        c5_0.intoArray(tile, 5 * L);
+        c6_0.intoArray(tile, 6 * L);
+        c7_0.intoArray(tile, 7 * L);
+        c8_0.intoArray(tile, 8 * L);
+        c9_0.intoArray(tile, 9 * L);
+        c10_0.intoArray(tile, 10 * L);
+        c11_0.intoArray(tile, 11 * L);
+        storeTile(tile, c, cOff, ldc, mr, nr, overwrite, L);
+    }
+
+}

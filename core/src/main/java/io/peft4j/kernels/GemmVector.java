@@ -1,0 +1,206 @@
+package io.peft4j.kernels;
+
+import java.lang.ref.SoftReference;
+import java.util.Arrays;
+
+import static io.peft4j.kernels.GemmKernels.MR;
+import static io.peft4j.kernels.GemmKernels.NR;
+
+/**
+ * The blocked GEMM driver around {@link GemmKernels}: B packed into panels of NR columns by KC rows (once per
+ * call, or once per model with {@link Gemm#pack}); A packed per thread into MR-row panels of an MC x KC block that
+ * stays in L2 while every B panel streams past it. Threads split the rows of C in MR multiples (or the B panels
+ * when C has too few rows), so they share the packed B and never write the same C element.
+ *
+ * <p>For the LoRA shapes (n &lt;= 64 or k &lt;= 64) with a row-major heap F32 A the kernel reads A in place: there
+ * each A element feeds at most 2*64 flops, and packing it would cost as much as the multiply.
+ */
+final class GemmVector {
+    private GemmVector() {}
+
+    /** Rows of a k block: a 12x32 tile's A (24 KB) plus B panel stream comfortably through L1/L2. */
+    static final int KC = Integer.getInteger("peft4j.gemm.kc", 512);
+    /** Rows of the A block packed per thread (MC x KC floats = 384 KB, in the 2 MB L2). Multiple of MR. */
+    static final int MC = Math.max(MR, Integer.getInteger("peft4j.gemm.mc", 192) / MR * MR);
+    /** Up to this n or k, A is read in place (no packing). */
+    static final int THIN = 64;
+
+    /** Per-thread scratch: the packed A block and the edge-tile spill. */
+    private static final class Scratch {
+        final float[] a = new float[MC * KC];   // [MC/MR][KC][MR]
+        final float[] tile = new float[MR * NR]; // [MR][NR]
+        final float[] run = new float[Math.max(KC, MR) * 2];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+    /** Reused per calling thread for the per-call B packing; soft so a one-off huge B does not pin memory. */
+    private static final ThreadLocal<SoftReference<float[]>> PACK_BUFFER = new ThreadLocal<>();
+
+    // ------------------------------------------------------------------------------------------ packing B
+
+    /** Packs b [k, n] into a fresh matrix (the frozen-weight path). */
+    static PackedMatrix pack(GemmOperand b) {
+        PackedMatrix pm = new PackedMatrix(b.rows, b.cols, KC, NR, null);
+        fill(b, pm);
+        return pm;
+    }
+
+    /** Packs b into a per-thread reusable buffer: valid until the next call on this thread. */
+    static PackedMatrix packScratch(GemmOperand b) {
+        long need = PackedMatrix.size(b.rows, b.cols, NR);
+        SoftReference<float[]> ref = PACK_BUFFER.get();
+        float[] buf = ref == null ? null : ref.get();
+        if (buf == null || buf.length < need) {
+            buf = new float[Math.toIntExact(need)];
+            PACK_BUFFER.set(new SoftReference<>(buf));
+        }
+        PackedMatrix pm = new PackedMatrix(b.rows, b.cols, KC, NR, buf);
+        fill(b, pm);
+        return pm;
+    }
+
+    private static void fill(GemmOperand b, PackedMatrix pm) {
+        int k = pm.rows(), panels = pm.panels(), blocks = (k + KC - 1) / KC;
+        int tasks = blocks * panels;
+        // A panel of KC x NR is ~64 KB of work; hand out at least a few per chunk.
+        Parallel.forRange(0, tasks, Math.max(1, 4096 * 8 / Math.max(1, KC)), (t0, t1) -> {
+            float[] run = SCRATCH.get().run;
+            for (int t = t0; t < t1; t++) packPanel(b, pm, (t / panels) * KC, t % panels, run);
+        });
+    }
+
+    private static void packPanel(GemmOperand b, PackedMatrix pm, int p0, int j, float[] run) {
+        float[] d = pm.data;
+        int kcb = pm.blockRows(p0), w = pm.panelWidth(j), j0 = j * NR;
+        int real = Math.min(w, pm.cols() - j0), off = pm.panelOffset(p0, j);
+        if (b.rowMajor()) {
+            for (int p = 0; p < kcb; p++) {
+                int o = off + p * w;
+                b.read(b.index(p0 + p, j0), d, o, real);
+                if (real < w) Arrays.fill(d, o + real, o + w, 0f);
+            }
+            return;
+        }
+        // Column-major B (a transposed row-major weight): each panel column is a contiguous run along k.
+        // Transpose in k chunks so the panel slice being written stays in L1.
+        final int chunk = 128;
+        for (int pc = 0; pc < kcb; pc += chunk) {
+            int len = Math.min(chunk, kcb - pc);
+            for (int jj = 0; jj < w; jj++) {
+                int o = off + pc * w + jj;
+                if (jj >= real) {
+                    for (int p = 0; p < len; p++) d[o + p * w] = 0f;
+                } else if (b.array != null) {
+                    float[] src = b.array;
+                    int s = Math.toIntExact(b.index(p0 + pc, j0 + jj));
+                    for (int p = 0; p < len; p++) d[o + p * w] = src[s + p];
+                } else {
+                    b.read(b.index(p0 + pc, j0 + jj), run, 0, len);
+                    for (int p = 0; p < len; p++) d[o + p * w] = run[p];
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ packing A
+
+    /** Packs rows [i0, i0+mcb) x columns [p0, p0+kcb) of a into MR-row panels: buf[q][p][MR]; rows past m are 0. */
+    private static void packA(GemmOperand a, int i0, int mcb, int p0, int kcb, float[] buf, float[] run) {
+        for (int q = 0; q * MR < mcb; q++) {
+            int base = q * MR * kcb, rowStart = i0 + q * MR, mr = Math.min(MR, mcb - q * MR);
+            if (a.colMajor() && !(a.array != null && a.rowMajor())) {
+                for (int p = 0; p < kcb; p++) {
+                    int o = base + p * MR;
+                    a.read(a.index(rowStart, p0 + p), buf, o, mr);
+                    for (int i = mr; i < MR; i++) buf[o + i] = 0f;
+                }
+                continue;
+            }
+            for (int i = 0; i < MR; i++) {
+                if (i >= mr) {
+                    for (int p = 0; p < kcb; p++) buf[base + p * MR + i] = 0f;
+                } else if (a.array != null) {
+                    float[] src = a.array;
+                    int s = Math.toIntExact(a.index(rowStart + i, p0));
+                    for (int p = 0; p < kcb; p++) buf[base + p * MR + i] = src[s + p];
+                } else {
+                    a.read(a.index(rowStart + i, p0), run, 0, kcb);
+                    for (int p = 0; p < kcb; p++) buf[base + p * MR + i] = run[p];
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ driver
+
+    /** C[m, n] (+)= A[m, k] · B, with B packed; c is row-major with leading dimension ldc from cOff. */
+    static void multiply(GemmOperand a, PackedMatrix b, float[] c, int cOff, int ldc, boolean accumulate) {
+        int m = a.rows, k = b.rows(), n = b.cols();
+        if (m == 0 || n == 0) return;
+        if (k == 0) {
+            if (!accumulate) for (int i = 0; i < m; i++) Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + n, 0f);
+            return;
+        }
+        boolean inPlaceA = a.heapRowMajor() && (n <= THIN || k <= THIN || m <= MR);
+        int rowBlocks = (m + MR - 1) / MR, panels = b.panels(), t = Parallel.threads();
+        // Split the rows when each thread gets at least two row blocks; otherwise split the B panels.
+        boolean splitRows = rowBlocks >= 2 * t || rowBlocks >= panels;
+        int units = splitRows ? rowBlocks : panels;
+        // Grain: about 2 MFLOP per chunk, so tiny products stay on one thread.
+        long flopsPerUnit = 2L * k * (splitRows ? (long) MR * n : (long) NR * m);
+        int grain = (int) Math.max(1, Math.min(units, 2_000_000L / Math.max(1, flopsPerUnit)));
+        Parallel.forRange(0, units, grain, (u0, u1) -> {
+            int r0 = splitRows ? u0 * MR : 0, r1 = splitRows ? Math.min(m, u1 * MR) : m;
+            int j0 = splitRows ? 0 : u0, j1 = splitRows ? panels : u1;
+            Scratch s = SCRATCH.get();
+            if (inPlaceA) inPlace(a, b, c, cOff, ldc, accumulate, r0, r1, j0, j1, s);
+            else blocked(a, b, c, cOff, ldc, accumulate, r0, r1, j0, j1, s);
+        });
+    }
+
+    private static void blocked(GemmOperand a, PackedMatrix b, float[] c, int cOff, int ldc, boolean accumulate,
+                                int r0, int r1, int j0, int j1, Scratch s) {
+        int k = b.rows(), n = b.cols();
+        float[] bd = b.data, abuf = s.a, tile = s.tile;
+        for (int p0 = 0; p0 < k; p0 += KC) {
+            int kcb = b.blockRows(p0);
+            boolean overwrite = p0 == 0 && !accumulate;
+            for (int ic = r0; ic < r1; ic += MC) {
+                int mcb = Math.min(MC, r1 - ic);
+                packA(a, ic, mcb, p0, kcb, abuf, s.run);
+                for (int j = j0; j < j1; j++) {
+                    int w = b.panelWidth(j), nr = Math.min(w, n - j * NR), bOff = b.panelOffset(p0, j);
+                    int cCol = cOff + j * NR;
+                    if (w == NR) {
+                        for (int ir = 0; ir < mcb; ir += MR)
+                            GemmKernels.packedWide(abuf, ir * kcb, bd, bOff, kcb, c, cCol + (ic + ir) * ldc, ldc,
+                                    Math.min(MR, mcb - ir), nr, overwrite, tile);
+                    } else {
+                        for (int ir = 0; ir < mcb; ir += MR)
+                            GemmKernels.packedNarrow(abuf, ir * kcb, bd, bOff, kcb, c, cCol + (ic + ir) * ldc, ldc,
+                                    Math.min(MR, mcb - ir), nr, overwrite, tile);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void inPlace(GemmOperand a, PackedMatrix b, float[] c, int cOff, int ldc, boolean accumulate,
+                                int r0, int r1, int j0, int j1, Scratch s) {
+        int k = b.rows(), n = b.cols(), lda = a.rs;
+        float[] ad = a.array, bd = b.data, tile = s.tile;
+        int aBase = Math.toIntExact(a.off);
+        for (int p0 = 0; p0 < k; p0 += KC) {
+            int kcb = b.blockRows(p0);
+            boolean overwrite = p0 == 0 && !accumulate;
+            for (int i = r0; i < r1; i += MR) {
+                int mr = Math.min(MR, r1 - i), aOff = aBase + i * lda + p0, cRow = cOff + i * ldc;
+                for (int j = j0; j < j1; j++) {
+                    int w = b.panelWidth(j), nr = Math.min(w, n - j * NR), bOff = b.panelOffset(p0, j);
+                    if (w == NR) GemmKernels.rowsWide(ad, aOff, lda, mr, bd, bOff, kcb, c, cRow + j * NR, ldc, nr, overwrite, tile);
+                    else GemmKernels.rowsNarrow(ad, aOff, lda, mr, bd, bOff, kcb, c, cRow + j * NR, ldc, nr, overwrite, tile);
+                }
+            }
+        }
+    }
+}
