@@ -138,7 +138,7 @@ public final class BenchGenerateCommand implements Callable<Integer> {
      * the decode GEMMs; best of several passes. (Each byte copied is read once and written once.)
      */
     static double memcpyBandwidth(long bytes) {
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             MemorySegment a = arena.allocate(bytes, 4096), b = arena.allocate(bytes, 4096);
             a.fill((byte) 1);
             b.fill((byte) 2);

@@ -11,6 +11,9 @@ import picocli.CommandLine.Command;
                 ForwardCommand.class,
                 InspectCommand.class,
                 ConvertCommand.class,
+                TrainCommand.class,
+                EvalCommand.class,
+                MergeCommand.class,
                 BenchCommand.class,
                 CommandLine.HelpCommand.class,
         })

@@ -84,6 +84,22 @@ public final class LoraModel {
         return created;
     }
 
+    /**
+     * Adds an adapter with given factors {A [r, in], B [out, r]} per module (adapter combinations); it becomes
+     * active. The config's target list must name exactly these modules.
+     */
+    public void addFromFactors(String adapter, LoraConfig config, Map<String, Tensor[]> factors) {
+        if (configs.containsKey(adapter)) throw new IllegalArgumentException("adapter '" + adapter + "' already exists");
+        Map<String, Linear> linears = model.linears();
+        Map<String, LoraLayer> created = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor[]> e : factors.entrySet()) {
+            Tensor a = e.getValue()[0].requiresGrad(true), b = e.getValue()[1].requiresGrad(true);
+            created.put(e.getKey(), new LoraLayer(adapter, linears.get(e.getKey()), runtime, a.dim(0),
+                    (float) config.scalingFor(e.getKey()), (float) config.loraDropout(), a, b, null, null));
+        }
+        register(adapter, config, created);
+    }
+
     private void register(String adapter, LoraConfig config, Map<String, LoraLayer> created) {
         configs.put(adapter, config);
         layers.put(adapter, created);
@@ -260,11 +276,9 @@ public final class LoraModel {
     /** The folder an adapter lives in under a save root: the root for "default", else a subfolder of its name (as PEFT). */
     public static Path adapterDir(Path root, String adapter) { return DEFAULT.equals(adapter) ? root : root.resolve(adapter); }
 
-    /** Writes {@code adapter_config.json} and {@code adapter_model.safetensors} with PEFT's key names, atomically. */
-    public void save(Path root, String adapter) throws IOException {
-        LoraConfig c = requireAdapter(adapter);
-        Path dir = adapterDir(root, adapter);
-        Files.createDirectories(dir);
+    /** An adapter's tensors under the key names PEFT saves them with (no adapter-name infix). */
+    public Map<String, Tensor> savedTensors(String adapter) {
+        requireAdapter(adapter);
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         for (Map.Entry<String, LoraLayer> e : layers.get(adapter).entrySet()) {
             String m = PREFIX + e.getKey();
@@ -275,6 +289,32 @@ public final class LoraModel {
             if (l.magnitude != null) tensors.put(m + ".lora_magnitude_vector", l.magnitude);
         }
         extraTrainables.get(adapter).forEach((k, v) -> tensors.put(PREFIX + k, v));
+        return tensors;
+    }
+
+    /**
+     * Overwrites an existing adapter's tensors with the values saved in {@code file} (a checkpoint of the same
+     * adapter); every saved key must exist with the same size.
+     */
+    public void restoreValues(String adapter, Path file) throws IOException {
+        Map<String, Tensor> target = savedTensors(adapter);
+        try (SafetensorsFile f = Safetensors.open(file)) {
+            if (!f.names().equals(target.keySet()))
+                throw new IOException(file + ": holds " + f.names().size() + " tensors that do not match adapter '" + adapter + "' (" + target.size() + " tensors)");
+            for (Map.Entry<String, Tensor> e : target.entrySet()) {
+                Tensor src = f.get(e.getKey()), dst = e.getValue();
+                if (src.numel() != dst.numel()) throw new IOException(file + ": '" + e.getKey() + "' has " + src.numel() + " values, expected " + dst.numel());
+                System.arraycopy(src.toFloatArray(), 0, dst.data(), dst.dataOffset(), (int) dst.numel());
+            }
+        }
+    }
+
+    /** Writes {@code adapter_config.json} and {@code adapter_model.safetensors} with PEFT's key names, atomically. */
+    public void save(Path root, String adapter) throws IOException {
+        LoraConfig c = requireAdapter(adapter);
+        Path dir = adapterDir(root, adapter);
+        Files.createDirectories(dir);
+        Map<String, Tensor> tensors = savedTensors(adapter);
         Safetensors.write(dir.resolve("adapter_model.safetensors"), tensors, Map.of("format", "pt"));
         Path cfg = dir.resolve("adapter_config.json");
         Path tmp = Files.createTempFile(dir, ".adapter_config", ".tmp");

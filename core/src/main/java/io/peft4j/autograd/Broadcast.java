@@ -61,7 +61,7 @@ final class Broadcast {
         return t.dtype() == DType.F32 && t.storage().isHeap() ? t : t.copyToF32();
     }
 
-    // ------------------------------------------------------------------------------------------- public loops
+    // ------------------------------------------------------------------------------------------- loops over tensors
 
     /** {@code out = a op b} with broadcasting; a and b heap F32 of any strides, out dense of the broadcast shape. */
     static void binary(Elementwise.Op op, Tensor a, Tensor b, Tensor out) {
@@ -125,6 +125,7 @@ final class Broadcast {
         Parallel.forRange(0, n, PARALLEL_MIN, body);
     }
 
+    /** Sum of one long run: per-thread partial sums, added in a fixed order (deterministic for a thread count). */
     static float parallelSum(float[] a, int ao, int n) {
         int chunks = Math.max(1, Math.min(Parallel.threads(), n / PARALLEL_MIN));
         if (chunks == 1) return K.sum(a, ao, n);

@@ -1,6 +1,7 @@
 package io.peft4j.data;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
@@ -90,7 +91,7 @@ public final class Batcher {
                     + opt.fixedSeqLen());
         this.data = data;
         this.opt = opt;
-        this.classification = data.labelNames() != null;
+        this.classification = data.isClassification();
         this.weighted = data.hasWeights();
         startEpoch(0);
     }
@@ -178,8 +179,8 @@ public final class Batcher {
         int[] ids = new int[b * len], labels = new int[b * len], lengths = new int[b];
         int[] cls = classification ? new int[b] : null;
         float[] w = weighted ? new float[b] : null;
-        java.util.Arrays.fill(ids, opt.padId());
-        java.util.Arrays.fill(labels, Example.IGNORE);
+        Arrays.fill(ids, opt.padId());
+        Arrays.fill(labels, Example.IGNORE);
         for (int r = 0; r < b; r++) {
             Example e = rows[r];
             System.arraycopy(e.ids(), 0, ids, r * len, e.length());

@@ -272,7 +272,11 @@ public final class DataLoader {
             boolean eos = tok.eosId() >= 0;
             int[] seq = Arrays.copyOf(enc.ids(), n + (eos ? 1 : 0));
             boolean[] target = new boolean[seq.length];
-            for (int i = 0; i < n; i++) target[i] = enc.ends()[i] > enc.starts()[i] && enc.ends()[i] > from;
+            for (int i = 0; i < n; i++) {
+                boolean hasText = enc.ends()[i] > enc.starts()[i];
+                // A token with no source text inside the completion (some tokenizers emit such pieces) belongs to it.
+                target[i] = hasText ? enc.ends()[i] > from : i > 0 && target[i - 1];
+            }
             if (eos) { seq[n] = tok.eosId(); target[n] = true; }
             addShifted(seq, target, weight(row));
         }
@@ -301,7 +305,11 @@ public final class DataLoader {
                 throw row.error(e.getMessage());
             }
             Tokenizer.Encoding enc = tok.encodeWithOffsets(r.text(), false);
-            addShifted(enc.ids(), r.assistantMask(enc), weight(row));
+            boolean[] mask = r.assistantMask(enc);
+            // The mask never counts tokens without source text; one between two assistant tokens is part of the turn.
+            for (int i = 1; i + 1 < mask.length; i++)
+                if (!mask[i] && enc.starts()[i] == enc.ends()[i] && mask[i - 1] && mask[i + 1]) mask[i] = true;
+            addShifted(enc.ids(), mask, weight(row));
         }
 
         /** {role, content}, or ShareGPT's {from, value} with human/gpt roles. */

@@ -11,19 +11,24 @@ public final class Dataset {
     private final List<Example> examples;
     private final List<String> labelNames; // null unless classification
     private final LoadReport report;       // null for datasets built by hand
+    private final boolean classification;
     private long fingerprint;              // 0 until computed
 
     public Dataset(List<Example> examples, List<String> labelNames, LoadReport report) {
         this.examples = List.copyOf(examples);
         this.labelNames = labelNames == null ? null : List.copyOf(labelNames);
         this.report = report;
-        if (labelNames != null)
-            for (int i = 0; i < this.examples.size(); i++) {
-                int c = this.examples.get(i).classLabel();
-                if (c < 0 || c >= labelNames.size())
-                    throw new IllegalArgumentException("example " + i + " has class label " + c + " but there are "
-                            + labelNames.size() + " label names");
-            }
+        boolean cls = labelNames != null || (!this.examples.isEmpty() && this.examples.getFirst().classLabel() >= 0);
+        for (int i = 0; i < this.examples.size(); i++) {
+            int c = this.examples.get(i).classLabel();
+            if (cls != (c >= 0))
+                throw new IllegalArgumentException("example " + i + (c >= 0 ? " has" : " lacks")
+                        + " a class label, unlike the rest of the dataset (classification and LM examples cannot mix)");
+            if (labelNames != null && c >= labelNames.size())
+                throw new IllegalArgumentException("example " + i + " has class label " + c + " but there are "
+                        + labelNames.size() + " label names");
+        }
+        this.classification = cls;
     }
 
     /** A dataset of examples with no label names and no load report. */
@@ -37,7 +42,10 @@ public final class Dataset {
     /** Class names in label-index order, or null if this is not classification data. */
     public List<String> labelNames() { return labelNames; }
 
-    /** Number of classes, or 0 if this is not classification data. */
+    /** Whether the examples carry class labels (then batches carry them too). */
+    public boolean isClassification() { return classification; }
+
+    /** Number of classes, or 0 if this is not classification data or the names are unknown. */
     public int numClasses() { return labelNames == null ? 0 : labelNames.size(); }
 
     /** How the file this data came from was loaded (shared by slices and shuffles); null if not built by {@link DataLoader}. */

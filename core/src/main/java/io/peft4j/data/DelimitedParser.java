@@ -20,6 +20,7 @@ final class DelimitedParser {
     private int recordLine;        // line where the last record started
     private int pushed = -2;       // one character of look-ahead, -2 when empty
     private boolean started;
+    private boolean lastHadQuote;  // the last record had a quoted field, so a lone empty field is data, not a blank line
 
     DelimitedParser(Reader in, String file, char sep, boolean quoting) {
         this.in = in;
@@ -65,8 +66,6 @@ final class DelimitedParser {
             return rec;
         }
     }
-
-    private boolean lastHadQuote;
 
     private List<String> parseRecord(int c) throws IOException {
         List<String> fields = new ArrayList<>();

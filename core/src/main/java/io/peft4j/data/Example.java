@@ -1,5 +1,7 @@
 package io.peft4j.data;
 
+import java.util.Arrays;
+
 /**
  * One training example as tokens. {@code labels[t]} is the target for position {@code t}, already shifted: the
  * token the model should predict after reading {@code ids[0..t]}, or {@link #IGNORE} where no loss is taken.
@@ -29,7 +31,7 @@ public record Example(int[] ids, int[] labels, int classLabel, float weight) {
     /** A classification example: the label id and no token targets. */
     public static Example classification(int[] ids, int classLabel, float weight) {
         int[] labels = new int[ids.length];
-        java.util.Arrays.fill(labels, IGNORE);
+        Arrays.fill(labels, IGNORE);
         return new Example(ids, labels, classLabel, weight);
     }
 

@@ -6,14 +6,14 @@ import java.util.List;
  * What loading a data file did, so nothing is dropped without a count.
  *
  * @param file             the file read
- * @param rowsRead         rows turned into examples (or documents, for TEXT)
+ * @param rowsRead         rows used: read, not skipped as bad, not filtered out (empty and no-target rows included)
  * @param rowsSkipped      malformed rows skipped (only with skipBadRows)
  * @param skipReasons      the first few skip messages, each {@code file:line: what}
  * @param rowsFiltered     rows left out by the row filter
  * @param emptyRows        rows whose text (TEXT) or conversation (CHAT) was empty: nothing to train on
  * @param examples         examples produced
  * @param truncated        examples cut to seqLen
- * @param droppedNoTarget  examples dropped because truncation left them no target token
+ * @param droppedNoTarget  examples dropped with no target token (truncation cut them all, or a chat had no assistant turn)
  * @param tokens           input tokens over all examples (padding excluded)
  * @param targets          positions that take a loss (for CLASSIFICATION: the number of examples)
  * @param droppedTailTokens TEXT packing: tokens at the end that did not fill a window (dropped unless padLastWindow)

@@ -70,8 +70,10 @@ public final class AttentionKernels {
                             int i = i0 + r;
                             int colsR = causal ? Math.min(cols, clamp(queryOffset + i + 1, S) - j0) : cols;
                             if (colsR <= 0) continue;
-                            Arrays.fill(sc, 0, colsR, 0f);
-                            kern.vecMat(q, qBase + i * qld, kt, 0, BC, Dh, colsR, scale, sc, 0);
+                            // the full tile width keeps vecMat on whole vectors (a ragged causal edge would fall to
+                            // its scalar tail); columns >= colsR are computed and ignored
+                            Arrays.fill(sc, 0f);
+                            kern.vecMat(q, qBase + i * qld, kt, 0, BC, Dh, BC, scale, sc, 0);
                             if (mask != null) addMask(mask, mBase + i * mask.st() + j0 * mask.ss(), sc, colsR);
                             float mt = kern.max(sc, 0, colsR);
                             if (mt == Float.NEGATIVE_INFINITY) continue;   // nothing visible in this tile
@@ -156,15 +158,15 @@ public final class AttentionKernels {
                                     int colsR = causal ? Math.min(cols, clamp(queryOffset + i + 1, S) - j0) : cols;
                                     if (colsR <= 0) continue;
                                     int qRow = qRel + i * qld;
-                                    Arrays.fill(sc, 0, colsR, 0f);
-                                    kern.vecMat(q, qIn + i * qld, kt, 0, BC, Dh, colsR, scale, sc, 0);
+                                    Arrays.fill(sc, 0f);
+                                    kern.vecMat(q, qIn + i * qld, kt, 0, BC, Dh, BC, scale, sc, 0);
                                     int mRow = mask == null ? 0 : mBase + i * mask.st() + j0 * mask.ss();
                                     if (mask != null) addMask(mask, mRow, sc, colsR);
                                     kern.expStore(sc, 0, rowLse, sc, 0, colsR);   // probabilities
                                     for (int cc = 0; cc < colsR; cc++) pT[cc * BR + r] = sc[cc];
                                     if (!needDs) continue;
-                                    Arrays.fill(ds, 0, colsR, 0f);
-                                    kern.vecMat(dOut, qRow, vt, 0, BC, Dh, colsR, 1f, ds, 0);   // dP
+                                    Arrays.fill(ds, 0f);
+                                    kern.vecMat(dOut, qRow, vt, 0, BC, Dh, BC, 1f, ds, 0);   // dP
                                     float di = dRow[r];
                                     for (int cc = 0; cc < colsR; cc++) {
                                         float g = sc[cc] * (ds[cc] - di);
@@ -196,12 +198,13 @@ public final class AttentionKernels {
 
     private static int clamp(int keys, int s) { return Math.max(0, Math.min(s, keys)); }
 
-    /** dst[e * BC + c] = src[so + c * ld + e] for c < cols, e < dh. */
+    /** dst[e * BC + c] = src[so + c * ld + e] for c < cols, e < dh; columns cols..BC are zeroed. */
     private static void transpose(float[] src, int so, int ld, int cols, int dh, float[] dst) {
         for (int c = 0; c < cols; c++) {
             int s = so + c * ld;
             for (int e = 0; e < dh; e++) dst[e * BC + c] = src[s + e];
         }
+        if (cols < BC) for (int e = 0; e < dh; e++) Arrays.fill(dst, e * BC + cols, (e + 1) * BC, 0f);
     }
 
     private static void addMask(Mask mask, int mo, float[] sc, int n) {

@@ -21,12 +21,17 @@ public final class Gemm {
 
     /** C = A·B (or C += A·B when {@code accumulate}). Shapes: A [m,k], B [k,n], C [m,n]. */
     public static void matmul(Tensor a, Tensor b, Tensor c, boolean accumulate) {
+        matmul(a, b, c, accumulate, KernelMode.current());
+    }
+
+    /** {@link #matmul(Tensor, Tensor, Tensor, boolean)} with an explicit implementation (tests, benchmarks). */
+    static void matmul(Tensor a, Tensor b, Tensor c, boolean accumulate, KernelMode mode) {
         GemmOperand ao = GemmOperand.of(a, "A"), bo = GemmOperand.of(b, "B");
         if (bo.rows != ao.cols)
             throw new IllegalArgumentException("Gemm: inner dimensions differ: A " + a.describe() + " · B " + b.describe());
         float[] cd = checkC(c, ao.rows, bo.cols, a, b);
         int cOff = c.dataOffset(), ldc = bo.cols;
-        if (KernelMode.scalar()) {
+        if (mode == KernelMode.SCALAR) {
             GemmScalar.multiply(ao, bo, cd, cOff, ldc, accumulate);
         } else if (ao.rows <= Matvec.MAX_M) {
             Tensor ad = a.contiguous();
@@ -46,11 +51,16 @@ public final class Gemm {
 
     /** C (+)= A·B with a pre-packed B. Shapes: A [m,k], B [k,n], C [m,n]. */
     public static void matmul(Tensor a, PackedMatrix b, Tensor c, boolean accumulate) {
+        matmul(a, b, c, accumulate, KernelMode.current());
+    }
+
+    /** {@link #matmul(Tensor, PackedMatrix, Tensor, boolean)} with an explicit implementation. */
+    static void matmul(Tensor a, PackedMatrix b, Tensor c, boolean accumulate, KernelMode mode) {
         GemmOperand ao = GemmOperand.of(a, "A");
         if (b.rows() != ao.cols)
             throw new IllegalArgumentException("Gemm: inner dimensions differ: A " + a.describe() + " · packed B " + b);
         float[] cd = checkC(c, ao.rows, b.cols(), a, null);
-        if (KernelMode.scalar()) GemmScalar.multiply(ao, b, cd, c.dataOffset(), b.cols(), accumulate);
+        if (mode == KernelMode.SCALAR) GemmScalar.multiply(ao, b, cd, c.dataOffset(), b.cols(), accumulate);
         else GemmVector.multiply(ao, b, cd, c.dataOffset(), b.cols(), accumulate);
     }
 

@@ -12,8 +12,9 @@ import static io.peft4j.kernels.GemmKernels.NR;
  * stays in L2 while every B panel streams past it. Threads split the rows of C in MR multiples (or the B panels
  * when C has too few rows), so they share the packed B and never write the same C element.
  *
- * <p>For the LoRA shapes (n &lt;= 64 or k &lt;= 64) with a row-major heap F32 A the kernel reads A in place: there
- * each A element feeds at most 2*64 flops, and packing it would cost as much as the multiply.
+ * <p>For narrow outputs (n &lt;= 64, the LoRA down-projection x·A^T) with a row-major heap F32 A the kernel reads A
+ * in place: there each A element feeds at most 2*64 flops, and packing it would cost as much as the multiply.
+ * For small k (the up-projection, k = r) A is packed: it is tiny next to the output.
  */
 final class GemmVector {
     private GemmVector() {}
@@ -22,7 +23,7 @@ final class GemmVector {
     static final int KC = Integer.getInteger("peft4j.gemm.kc", 512);
     /** Rows of the A block packed per thread (MC x KC floats = 384 KB, in the 2 MB L2). Multiple of MR. */
     static final int MC = Math.max(MR, Integer.getInteger("peft4j.gemm.mc", 192) / MR * MR);
-    /** Up to this n or k, A is read in place (no packing). */
+    /** Up to this n, A is read in place (no packing). */
     static final int THIN = 64;
 
     /** Per-thread scratch: the packed A block and the edge-tile spill. */
@@ -141,7 +142,10 @@ final class GemmVector {
             if (!accumulate) for (int i = 0; i < m; i++) Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + n, 0f);
             return;
         }
-        boolean inPlaceA = a.heapRowMajor() && (n <= THIN || k <= THIN || m <= MR);
+        // Read A in place when n is small (each A element feeds only 2n flops, packing it would double the time)
+        // or m is (one row block). With small k but large n packing A is nearly free and the packed kernel's
+        // simpler addressing wins.
+        boolean inPlaceA = a.heapRowMajor() && (n <= THIN || m <= MR);
         int rowBlocks = (m + MR - 1) / MR, panels = b.panels(), t = Parallel.threads();
         // Split the rows when each thread gets at least two row blocks; otherwise split the B panels.
         boolean splitRows = rowBlocks >= 2 * t || rowBlocks >= panels;

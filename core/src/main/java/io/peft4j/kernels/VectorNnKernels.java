@@ -319,20 +319,33 @@ final class VectorNnKernels implements NnKernels {
         return ONE.div(v.neg().lanewise(VectorOperators.EXP).add(1f));
     }
 
+    // normalCdf is split into small helpers on purpose: C2 will not inline a method over 325 bytecodes
+    // (FreqInlineSize), and a non-inlined method that takes or returns vectors boxes them, ~10x slower.
+
     /** Phi(x), the same two-piece evaluation as {@link NnMath#normalCdf}. */
     private static FloatVector normalCdf(FloatVector x) {
         FloatVector z = x.mul(NnMath.SQRT_HALF);
         FloatVector u = z.mul(z);
         FloatVector a = z.abs();
+        FloatVector small = z.mul(0.5f).fma(erfSmall(u), FloatVector.broadcast(S, 0.5f));
+        VectorMask<Float> isSmall = a.lt(NnMath.ERF_SPLIT);
+        if (isSmall.allTrue()) return small;
+        FloatVector e = erfcLarge(a, u).mul(0.5f);
+        return ONE.sub(e).blend(e, z.lt(0f)).blend(small, isSmall);
+    }
+
+    /** erf(z) / z as a polynomial in u = z^2 ({@link NnMath#erfSmall}). */
+    private static FloatVector erfSmall(FloatVector u) {
         FloatVector p = FloatVector.broadcast(S, NnMath.P5);
         p = p.fma(u, FloatVector.broadcast(S, NnMath.P4));
         p = p.fma(u, FloatVector.broadcast(S, NnMath.P3));
         p = p.fma(u, FloatVector.broadcast(S, NnMath.P2));
         p = p.fma(u, FloatVector.broadcast(S, NnMath.P1));
-        p = p.fma(u, FloatVector.broadcast(S, NnMath.P0));
-        FloatVector small = z.mul(0.5f).fma(p, FloatVector.broadcast(S, 0.5f));
-        VectorMask<Float> isSmall = a.lt(NnMath.ERF_SPLIT);
-        if (isSmall.allTrue()) return small;
+        return p.fma(u, FloatVector.broadcast(S, NnMath.P0));
+    }
+
+    /** erfc(a) = exp(-a^2) R(t), with u = a^2 ({@link NnMath#erfcLarge}). */
+    private static FloatVector erfcLarge(FloatVector a, FloatVector u) {
         FloatVector t = ONE.div(a.min(NnMath.ERFC_CLAMP).fma(FloatVector.broadcast(S, 0.5f), ONE));
         FloatVector r = FloatVector.broadcast(S, NnMath.R8);
         r = r.fma(t, FloatVector.broadcast(S, NnMath.R7));
@@ -343,9 +356,7 @@ final class VectorNnKernels implements NnKernels {
         r = r.fma(t, FloatVector.broadcast(S, NnMath.R2));
         r = r.fma(t, FloatVector.broadcast(S, NnMath.R1));
         r = r.fma(t, FloatVector.broadcast(S, NnMath.R0));
-        FloatVector e = u.neg().lanewise(VectorOperators.EXP).mul(r).mul(0.5f);
-        FloatVector large = e.neg().add(1f).blend(e, z.lt(0f));
-        return large.blend(small, isSmall);
+        return u.neg().lanewise(VectorOperators.EXP).mul(r);
     }
 
     @Override
@@ -485,16 +496,31 @@ final class VectorNnKernels implements NnKernels {
     @Override
     public void vecMat(float[] x, int xo, float[] m, int mo, int ldm, int k, int n, float alpha, float[] y, int yo) {
         int j = 0;
-        // four vectors of y stay in registers while the k rows of m stream past
+        // four vectors of y stay in registers while the k rows of m stream past; rows go two at a time into two
+        // accumulator sets, so eight independent FMA chains cover the FMA latency
         for (; j + 4 * L <= n; j += 4 * L) {
-            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-            for (int d = 0, mr = mo + j; d < k; d++, mr += ldm) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            int d = 0, mr = mo + j;
+            for (; d + 1 < k; d += 2, mr += 2 * ldm) {
+                FloatVector xd = FloatVector.broadcast(S, x[xo + d]), xe = FloatVector.broadcast(S, x[xo + d + 1]);
+                int me = mr + ldm;
+                a0 = xd.fma(FloatVector.fromArray(S, m, mr), a0);
+                a1 = xd.fma(FloatVector.fromArray(S, m, mr + L), a1);
+                a2 = xd.fma(FloatVector.fromArray(S, m, mr + 2 * L), a2);
+                a3 = xd.fma(FloatVector.fromArray(S, m, mr + 3 * L), a3);
+                b0 = xe.fma(FloatVector.fromArray(S, m, me), b0);
+                b1 = xe.fma(FloatVector.fromArray(S, m, me + L), b1);
+                b2 = xe.fma(FloatVector.fromArray(S, m, me + 2 * L), b2);
+                b3 = xe.fma(FloatVector.fromArray(S, m, me + 3 * L), b3);
+            }
+            if (d < k) {
                 FloatVector xd = FloatVector.broadcast(S, x[xo + d]);
                 a0 = xd.fma(FloatVector.fromArray(S, m, mr), a0);
                 a1 = xd.fma(FloatVector.fromArray(S, m, mr + L), a1);
                 a2 = xd.fma(FloatVector.fromArray(S, m, mr + 2 * L), a2);
                 a3 = xd.fma(FloatVector.fromArray(S, m, mr + 3 * L), a3);
             }
+            a0 = a0.add(b0); a1 = a1.add(b1); a2 = a2.add(b2); a3 = a3.add(b3);
             FloatVector va = FloatVector.broadcast(S, alpha);
             a0.fma(va, FloatVector.fromArray(S, y, yo + j)).intoArray(y, yo + j);
             a1.fma(va, FloatVector.fromArray(S, y, yo + j + L)).intoArray(y, yo + j + L);

@@ -1,7 +1,6 @@
 package io.peft4j.linalg;
 
 import io.peft4j.kernels.Parallel;
-import io.peft4j.tensor.DType;
 import io.peft4j.tensor.Tensor;
 
 /**
@@ -31,9 +30,7 @@ public final class Dense {
         checkSize(a, rows, cols, "a");
         float[] f = new float[a.length];
         for (int i = 0; i < a.length; i++) f[i] = (float) a[i];
-        Tensor t = Tensor.of(f, rows, cols);
-        assert t.dtype() == DType.F32;
-        return t;
+        return Tensor.of(f, rows, cols);
     }
 
     /** A rank-1 F32 tensor [n] from a vector (singular values, eigenvalues). */
@@ -166,11 +163,6 @@ public final class Dense {
         }
         for (; i < n; i++) s0 += x[xo + i] * y[yo + i];
         return (s0 + s1) + (s2 + s3);
-    }
-
-    /** Multiplies column {@code j} of a [rows, cols] matrix by {@code s} in place. */
-    static void scaleColumn(double[] a, int rows, int cols, int j, double s) {
-        for (int i = 0; i < rows; i++) a[i * cols + j] *= s;
     }
 
     // ---------------------------------------------------------------- norms and checks

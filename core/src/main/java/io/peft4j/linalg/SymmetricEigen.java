@@ -148,7 +148,7 @@ public final class SymmetricEigen {
                     x = e[k];
                 }
             }
-            if (qt != null) Rotations.chain(qt, len, lo, hi - lo, cs, sn);
+            Rotations.chain(qt, len, lo, hi - lo, cs, sn);
         }
     }
 

@@ -82,6 +82,9 @@ public final class KvCache {
         return full.slice(1, 0, n);
     }
 
-    /** Moves the length on by {@code t} after every layer has written its new positions. */
-    void advance(int t) { length += t; }
+    /** Moves the length on by {@code t}; a model calls this once per forward, after every layer has written its positions. */
+    public void advance(int t) {
+        if (t < 0 || length + t > maxSeq) throw new IllegalArgumentException("cannot advance a KV cache of length " + length + " by " + t + " (holds " + maxSeq + ")");
+        length += t;
+    }
 }

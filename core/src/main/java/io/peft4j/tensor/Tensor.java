@@ -105,6 +105,7 @@ public final class Tensor {
     }
 
     public boolean isContiguous() {
+        for (int d : shape) if (d == 0) return true;   // an empty tensor has no layout to violate
         long expected = 1;
         for (int i = shape.length - 1; i >= 0; i--) {
             if (shape[i] != 1 && strides[i] != expected) return false;

@@ -89,12 +89,13 @@ class RandomizedSvdTest {
 
     /**
      * Timing, not a correctness check: run with {@code -Dpeft4j.linalg.bench=true}. Prints full vs randomized
-     * SVD times for square matrices, both measured in this process.
+     * SVD times for square matrices ({@code -Dpeft4j.linalg.benchSizes=256,512,1024}), all measured in this process.
      */
     @Test
     void speedVersusFullSvd() {
         Assumptions.assumeTrue(Boolean.getBoolean("peft4j.linalg.bench"), "timing run only with -Dpeft4j.linalg.bench=true");
-        for (int n : new int[] {256, 512, 1024, 2048}) {
+        for (String size : System.getProperty("peft4j.linalg.benchSizes", "256,512,1024").split(",")) {
+            int n = Integer.parseInt(size.trim());
             double[] a = gaussian(n, n, n);
             RandomizedSvd.compute(a, n, n, 16, 8, 4, 1);   // warm-up
             long t0 = System.nanoTime();

@@ -1,0 +1,254 @@
+package io.peft4j.kernels;
+
+import io.peft4j.tensor.DType;
+import io.peft4j.tensor.Storage;
+import io.peft4j.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Differential tests of the Vector API GEMM against its scalar twin (double accumulation) over many random shapes,
+ * layouts, dtypes and storages. Each case checks every element of C.
+ */
+class GemmTest {
+    /** How an operand is stored. */
+    enum Kind { HEAP_ROW, HEAP_COL, HEAP_STRIDED, SEG_F32_ROW, SEG_BF16_ROW, SEG_BF16_COL, SEG_F16_COL, SEG_F32_COL }
+
+    private static final Kind[] KINDS = Kind.values();
+    private static final float EPS = Math.ulp(1f);
+
+    /** An operand [rows, cols] of random values in the given storage kind (values exactly representable in it). */
+    static Tensor operand(Kind kind, int rows, int cols, SplittableRandom rng) {
+        float[] v = new float[rows * cols];
+        for (int i = 0; i < v.length; i++) v[i] = (float) (rng.nextDouble() * 2 - 1);
+        switch (kind) {
+            case HEAP_ROW: {
+                // Embedded in a wider buffer at an offset, so lda != cols and offset != 0 are exercised.
+                int ld = cols + 3, off = 5;
+                float[] buf = new float[off + rows * ld + 3];
+                for (int i = 0; i < rows; i++) System.arraycopy(v, i * cols, buf, off + i * ld, cols);
+                return new Tensor(Storage.heap(buf), DType.F32, new int[] {rows, cols}, new int[] {ld, 1}, off);
+            }
+            case HEAP_COL: {
+                float[] t = new float[rows * cols];
+                for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) t[j * rows + i] = v[i * cols + j];
+                return Tensor.of(t, cols, rows).transpose(0, 1);
+            }
+            case HEAP_STRIDED: {
+                // Neither row- nor column-major: every other element of a buffer twice the size.
+                float[] buf = new float[2 * rows * cols + 1];
+                for (int i = 0; i < v.length; i++) buf[2 * i] = v[i];
+                return new Tensor(Storage.heap(buf), DType.F32, new int[] {rows, cols}, new int[] {2 * cols, 2}, 0);
+            }
+            default: {
+                DType dt = kind == Kind.SEG_BF16_ROW || kind == Kind.SEG_BF16_COL ? DType.BF16
+                        : kind == Kind.SEG_F16_COL ? DType.F16 : DType.F32;
+                boolean col = kind.name().endsWith("COL");
+                MemorySegment seg = Arena.ofAuto().allocate((long) rows * cols * dt.bytes + 64, 64);
+                Tensor t = Tensor.ofSegment(seg, dt, col ? new int[] {cols, rows} : new int[] {rows, cols});
+                for (int i = 0; i < rows; i++)
+                    for (int j = 0; j < cols; j++) {
+                        if (col) t.set(v[i * cols + j], j, i);
+                        else t.set(v[i * cols + j], i, j);
+                    }
+                return col ? t.transpose(0, 1) : t;
+            }
+        }
+    }
+
+    /** |A|·|B| element-wise, in double: the scale of the rounding error of each C element. */
+    static double[] absProduct(Tensor a, Tensor b) {
+        int m = a.dim(0), k = a.dim(1), n = b.dim(1);
+        float[] ad = a.toFloatArray(), bd = b.toFloatArray();
+        double[] out = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int p = 0; p < k; p++) {
+                double x = Math.abs(ad[i * k + p]);
+                for (int j = 0; j < n; j++) out[i * n + j] += x * Math.abs(bd[p * n + j]);
+            }
+        return out;
+    }
+
+    /** A C tensor [m, n] at a non-zero offset of a larger heap buffer, filled with random values. */
+    static Tensor cTensor(int m, int n, int off, SplittableRandom rng) {
+        float[] buf = new float[off + m * n + 7];
+        for (int i = 0; i < buf.length; i++) buf[i] = (float) (rng.nextDouble() * 2 - 1);
+        return new Tensor(Storage.heap(buf), DType.F32, new int[] {m, n}, Tensor.contiguousStrides(m, n), off);
+    }
+
+    /**
+     * Runs the vector path and the scalar twin on the same inputs and compares every element of C.
+     *
+     * <p>Tolerance: the scalar twin accumulates in double, the kernels in F32 (blocked over k, FMA). F32 summation
+     * of k products errs by at most ~k*eps*sum|a||b| in the worst case and ~sqrt(k)*eps*sum|a||b| typically;
+     * the bound used, (2*sqrt(k) + 4)*eps*sum|a||b| + eps*|C0| (one more rounding when accumulating onto C0), is
+     * far below the O(|a||b|) error of any indexing bug (a wrong or missing product), so it cannot hide one.
+     */
+    static void check(String label, Tensor a, Tensor b, boolean packed, boolean accumulate, SplittableRandom rng) {
+        int m = a.dim(0), k = a.dim(1), n = b.dim(1);
+        int off = rng.nextInt(4) * 9;
+        Tensor c = cTensor(m, n, off, rng);
+        float[] before = c.storage().array().clone();
+        Tensor cRef = new Tensor(Storage.heap(before.clone()), DType.F32, c.shape(), c.strides(), off);
+        if (packed) {
+            PackedMatrix pm = Gemm.pack(b);
+            Gemm.matmul(a, pm, c, accumulate, KernelMode.VECTOR);
+        } else {
+            Gemm.matmul(a, b, c, accumulate, KernelMode.VECTOR);
+        }
+        Gemm.matmul(a, b, cRef, accumulate, KernelMode.SCALAR);
+        double[] scale = absProduct(a, b);
+        float[] got = c.storage().array(), want = cRef.storage().array();
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                int idx = off + i * n + j;
+                double c0 = accumulate ? Math.abs(before[idx]) : 0;
+                double tol = (2 * Math.sqrt(k) + 4) * EPS * scale[i * n + j] + EPS * c0 + 1e-30;
+                if (!(Math.abs(got[idx] - want[idx]) <= tol))
+                    fail(label + ": C[" + i + "," + j + "] = " + got[idx] + ", scalar twin " + want[idx] + " (tol " + tol + ")");
+            }
+        // Nothing outside C's window is touched.
+        for (int idx = 0; idx < got.length; idx++)
+            if (idx < off || idx >= off + m * n) assertEquals(before[idx], got[idx], label + ": wrote outside C at " + idx);
+    }
+
+    private static final int[] M_CHOICES = {1, 2, 3, 4, 5, 7, 11, 12, 13, 24, 25, 37, 100, 193, 260};
+    private static final int[] K_CHOICES = {1, 2, 3, 15, 16, 17, 31, 64, 65, 100, 511, 512, 513, 777};
+    private static final int[] N_CHOICES = {1, 2, 5, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100, 130};
+
+    @Test
+    void randomShapesLayoutsAndDtypesMatchScalarTwin() {
+        SplittableRandom rng = new SplittableRandom(20240611);
+        for (int t = 0; t < 300; t++) {
+            int m = M_CHOICES[rng.nextInt(M_CHOICES.length)];
+            int k = K_CHOICES[rng.nextInt(K_CHOICES.length)];
+            int n = N_CHOICES[rng.nextInt(N_CHOICES.length)];
+            // Keep the scalar twin fast: at most ~4 M multiply-adds per case.
+            while ((long) m * k * n > 4_000_000L) k = Math.max(1, k / 2);
+            Kind ka = KINDS[rng.nextInt(KINDS.length)], kb = KINDS[rng.nextInt(KINDS.length)];
+            boolean packed = rng.nextInt(3) == 0, acc = rng.nextBoolean();
+            Tensor a = operand(ka, m, k, rng), b = operand(kb, k, n, rng);
+            check("case " + t + " " + m + "x" + k + "x" + n + " A " + ka + " B " + kb + (packed ? " packed" : "") + (acc ? " acc" : ""),
+                    a, b, packed, acc, rng);
+        }
+    }
+
+    @Test
+    void everyLayoutCombinationOnOddShapes() {
+        SplittableRandom rng = new SplittableRandom(7);
+        int[][] shapes = {{13, 37, 45}, {3, 129, 70}, {1, 100, 33}, {27, 16, 100}, {40, 530, 17}};
+        for (int[] s : shapes)
+            for (Kind ka : KINDS)
+                for (Kind kb : KINDS)
+                    check(Arrays.toString(s) + " A " + ka + " B " + kb, operand(ka, s[0], s[1], rng), operand(kb, s[1], s[2], rng),
+                            rng.nextBoolean(), rng.nextBoolean(), rng);
+    }
+
+    @Test
+    void loraAndDecodeShapes() {
+        SplittableRandom rng = new SplittableRandom(3);
+        // x·A^T (n = r), then (x A^T)·B^T (k = r), with weights stored [out, in] and transposed; decode rows.
+        int[][] shapes = {{256, 768, 16}, {256, 16, 768}, {200, 300, 64}, {200, 64, 300}, {130, 257, 8}, {1, 2048, 300}, {4, 333, 257}};
+        for (int[] s : shapes)
+            for (boolean acc : new boolean[] {false, true}) {
+                check("lora " + Arrays.toString(s), operand(Kind.HEAP_ROW, s[0], s[1], rng), operand(Kind.HEAP_COL, s[1], s[2], rng), false, acc, rng);
+                check("lora bf16 " + Arrays.toString(s), operand(Kind.HEAP_ROW, s[0], s[1], rng), operand(Kind.SEG_BF16_COL, s[1], s[2], rng), false, acc, rng);
+            }
+    }
+
+    @Test
+    void largeBlockedShapeCrossesKcAndMcBlocks() {
+        SplittableRandom rng = new SplittableRandom(11);
+        int m = GemmVector.MC + GemmKernels.MR + 5, k = GemmVector.KC + 3, n = 2 * GemmKernels.NR + 7;
+        check("blocked", operand(Kind.HEAP_ROW, m, k, rng), operand(Kind.HEAP_ROW, k, n, rng), false, true, rng);
+        check("blocked packed", operand(Kind.SEG_BF16_ROW, m, k, rng), operand(Kind.SEG_BF16_COL, k, n, rng), true, false, rng);
+    }
+
+    @Test
+    void resultDoesNotDependOnThreadCount() {
+        SplittableRandom rng = new SplittableRandom(5);
+        Tensor a = operand(Kind.HEAP_ROW, 150, 300, rng), b = operand(Kind.HEAP_COL, 300, 90, rng);
+        int saved = Parallel.threads();
+        try {
+            Parallel.setThreads(1);
+            Tensor c1 = Tensor.zeros(150, 90);
+            Gemm.matmul(a, b, c1, false, KernelMode.VECTOR);
+            Parallel.setThreads(3);
+            Tensor c3 = Tensor.zeros(150, 90);
+            Gemm.matmul(a, b, c3, false, KernelMode.VECTOR);
+            // Each C element is summed by exactly one kernel call in the same order whatever the split.
+            assertArrayEquals(c1.data(), c3.data());
+        } finally {
+            Parallel.setThreads(saved);
+        }
+    }
+
+    @Test
+    void packedMatrixHoldsTheLogicalMatrix() {
+        SplittableRandom rng = new SplittableRandom(9);
+        for (Kind kind : KINDS) {
+            Tensor b = operand(kind, GemmVector.KC + 17, GemmKernels.NR + 9, rng);
+            PackedMatrix pm = Gemm.pack(b);
+            assertEquals(b.dim(0), pm.rows());
+            assertEquals(b.dim(1), pm.cols());
+            for (int p = 0; p < b.dim(0); p += 7)
+                for (int j = 0; j < b.dim(1); j++) assertEquals(b.get(p, j), pm.get(p, j), kind + " (" + p + "," + j + ")");
+        }
+    }
+
+    @Test
+    void emptyDimensions() {
+        Tensor a = Tensor.zeros(3, 0), b = Tensor.zeros(0, 5);
+        Tensor c = Tensor.full(7f, 3, 5);
+        Gemm.matmul(a, b, c, true, KernelMode.VECTOR);
+        for (float x : c.data()) assertEquals(7f, x, "k = 0 with accumulate leaves C");
+        Gemm.matmul(a, b, c, false, KernelMode.VECTOR);
+        for (float x : c.data()) assertEquals(0f, x, "k = 0 without accumulate zeroes C");
+        Tensor c2 = Tensor.full(7f, 40, 5);
+        Gemm.matmul(Tensor.zeros(40, 0), b, c2, false, KernelMode.VECTOR);
+        for (float x : c2.data()) assertEquals(0f, x);
+        Gemm.matmul(Tensor.zeros(0, 4), Tensor.zeros(4, 5), Tensor.zeros(0, 5), false, KernelMode.VECTOR);
+        Gemm.matmul(Tensor.zeros(4, 4), Tensor.zeros(4, 0), Tensor.zeros(4, 0), false, KernelMode.VECTOR);
+    }
+
+    @Test
+    void nonFiniteValuesPropagate() {
+        Tensor a = Tensor.zeros(20, 10), b = Tensor.zeros(10, 40);
+        a.set(Float.POSITIVE_INFINITY, 3, 4);
+        Tensor c = Tensor.zeros(20, 40);
+        Gemm.matmul(a, b, c, false, KernelMode.VECTOR);
+        // inf * 0 is NaN: row 3 must be NaN everywhere, other rows 0.
+        for (int j = 0; j < 40; j++) {
+            assertTrue(Float.isNaN(c.get(3, j)), "C[3," + j + "]");
+            assertEquals(0f, c.get(2, j));
+        }
+    }
+
+    @Test
+    void shapeErrorsNameTheShapes() {
+        Tensor a = Tensor.zeros(4, 5), b = Tensor.zeros(6, 7);
+        var e = assertThrows(IllegalArgumentException.class, () -> Gemm.matmul(a, b, Tensor.zeros(4, 7), false));
+        assertTrue(e.getMessage().contains("[4, 5]") && e.getMessage().contains("[6, 7]"), e.getMessage());
+        var e2 = assertThrows(IllegalArgumentException.class, () -> Gemm.matmul(a, Tensor.zeros(5, 7), Tensor.zeros(7, 4), false));
+        assertTrue(e2.getMessage().contains("[4, 7]") && e2.getMessage().contains("[7, 4]"), e2.getMessage());
+        var e3 = assertThrows(IllegalArgumentException.class, () -> Gemm.matmul(a, Tensor.zeros(5, 7), Tensor.zeros(7, 4).transpose(0, 1), false));
+        assertTrue(e3.getMessage().contains("contiguous"), e3.getMessage());
+        var e4 = assertThrows(IllegalArgumentException.class, () -> Gemm.matmul(Tensor.zeros(2, 3, 4), b, Tensor.zeros(4, 7), false));
+        assertTrue(e4.getMessage().contains("2-D"), e4.getMessage());
+        Tensor ints = Tensor.ofSegment(Arena.ofAuto().allocate(5 * 7 * 4), DType.I32, 5, 7);
+        var e5 = assertThrows(IllegalArgumentException.class, () -> Gemm.matmul(a, ints, Tensor.zeros(4, 7), false));
+        assertTrue(e5.getMessage().contains("I32"), e5.getMessage());
+        float[] shared = new float[20];
+        Tensor sq = Tensor.of(shared, 4, 5);
+        assertThrows(IllegalArgumentException.class, () -> Gemm.matmul(sq, Tensor.zeros(5, 5), Tensor.of(shared, 4, 5), false));
+        PackedMatrix pm = Gemm.pack(Tensor.zeros(6, 7));
+        var e6 = assertThrows(IllegalArgumentException.class, () -> Gemm.matmul(a, pm, Tensor.zeros(4, 7), false));
+        assertTrue(e6.getMessage().contains("[6, 7]"), e6.getMessage());
+    }
+}
