@@ -116,12 +116,14 @@ public final class BenchGemmCommand implements Callable<Integer> {
         PackedMatrix packed = s.variant.endsWith("packed") ? Gemm.pack(b) : null;
         Runnable op = packed != null ? () -> Gemm.matmul(a, packed, c, false) : () -> Gemm.matmul(a, b, c, false);
         double flops = 2.0 * s.m * s.k * s.n;
-        // Warm-up: JIT compilation of the kernels, pool start, page faults; about 3 run-lengths.
-        long warmEnd = System.nanoTime() + (long) (3 * minTime * 1e9);
+        // Warm-up: until the kernels are C2-compiled (Vector API code is ~100x slower before), the pool has
+        // started and pages are touched: at least 1 s (or 3 run lengths) and 20 products.
+        long warmEnd = System.nanoTime() + (long) (Math.max(1.0, 3 * minTime) * 1e9);
         int reps = 0;
+        while (System.nanoTime() < warmEnd || reps < 20) { op.run(); reps++; }
         long t0 = System.nanoTime();
-        while (System.nanoTime() < warmEnd) { op.run(); reps++; }
-        double perOp = (System.nanoTime() - t0) / 1e9 / Math.max(1, reps);
+        for (int i = 0; i < 5; i++) op.run();
+        double perOp = (System.nanoTime() - t0) / 1e9 / 5;
         int inner = (int) Math.max(1, Math.min(1_000_000, minTime / Math.max(1e-9, perOp)));
         double[] gflops = new double[runs];
         for (int r = 0; r < runs; r++) {

@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
                 TrainCommand.class,
                 EvalCommand.class,
                 MergeCommand.class,
+                DemoCommand.class,
                 BenchCommand.class,
                 CommandLine.HelpCommand.class,
         })

@@ -7,6 +7,7 @@ import io.peft4j.adapters.LoraModel;
 import io.peft4j.io.Safetensors;
 import io.peft4j.merge.AdapterCombination;
 import io.peft4j.models.Model;
+import io.peft4j.models.ModelWriter;
 import io.peft4j.models.Models;
 import io.peft4j.nn.Linear;
 import io.peft4j.tensor.Tensor;
@@ -62,33 +63,10 @@ public final class MergeCommand implements Callable<Integer> {
             }
             if (adapters.size() != 1) throw new IllegalArgumentException("merging into the base takes one --adapter (or give --combination)");
             lm.mergeAndUnload();
-            writeModel(m, out);
+            ModelWriter.write(m, out);
             System.err.println("wrote the merged model to " + out);
         }
         return 0;
     }
 
-    /** config.json (torch_dtype float32: merged weights are F32), model.safetensors, and tokenizer files from the source. */
-    static void writeModel(Model m, Path out) throws java.io.IOException {
-        Files.createDirectories(out);
-        Map<String, Linear> linears = m.linears();
-        Map<String, Tensor> tensors = new LinkedHashMap<>();
-        for (Map.Entry<String, Tensor> e : m.parameters().entrySet()) {
-            String k = e.getKey();
-            Tensor t = e.getValue();
-            if (k.endsWith(".weight") && linears.containsKey(k.substring(0, k.length() - 7))) t = linears.get(k.substring(0, k.length() - 7)).storedWeight();
-            else if (k.endsWith(".bias") && linears.containsKey(k.substring(0, k.length() - 5))) t = linears.get(k.substring(0, k.length() - 5)).bias();
-            tensors.put(k, t);
-        }
-        Safetensors.write(out.resolve("model.safetensors"), tensors, Map.of("format", "pt"));
-        ObjectNode cfg = (ObjectNode) m.config().raw.deepCopy();
-        cfg.put("torch_dtype", "float32");
-        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve("config.json").toFile(), cfg);
-        Path src = m.config().source == null ? null : Path.of(m.config().source);
-        Path dir = src == null ? null : Files.isDirectory(src) ? src : src.toAbsolutePath().getParent();
-        if (dir != null)
-            for (String f : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.bin", "tokenizer.model"))
-                if (Files.isRegularFile(dir.resolve(f)))
-                    Files.copy(dir.resolve(f), out.resolve(f), StandardCopyOption.REPLACE_EXISTING);
-    }
 }

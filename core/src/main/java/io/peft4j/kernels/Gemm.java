@@ -11,6 +11,7 @@ import io.peft4j.tensor.Tensor;
  *
  * <ul>
  *   <li>m &lt;= 4 ({@link Matvec}): B streamed once from its storage, no packing (decode is memory-bound).</li>
+ *   <li>n &lt;= 16 with a row-major heap F32 A ({@link GemmDot}): dot products along k (LoRA {@code x·A^T}).</li>
  *   <li>otherwise ({@link GemmVector}): B packed into panels, a 12 x 2-vector register tile, A packed per MC x KC
  *       block, or read in place for the LoRA shapes (n &lt;= 64 or k &lt;= 64).</li>
  * </ul>
@@ -31,11 +32,18 @@ public final class Gemm {
             throw new IllegalArgumentException("Gemm: inner dimensions differ: A " + a.describe() + " · B " + b.describe());
         float[] cd = checkC(c, ao.rows, bo.cols, a, b);
         int cOff = c.dataOffset(), ldc = bo.cols;
+        if (ao.rows == 0 || bo.cols == 0) return;
+        if (ao.cols == 0) {   // an empty sum: C = 0, or C unchanged when accumulating
+            if (!accumulate) java.util.Arrays.fill(cd, cOff, cOff + ao.rows * ldc, 0f);
+            return;
+        }
         if (mode == KernelMode.SCALAR) {
             GemmScalar.multiply(ao, bo, cd, cOff, ldc, accumulate);
         } else if (ao.rows <= Matvec.MAX_M) {
             Tensor ad = a.contiguous();
             Matvec.multiply(ad.data(), ad.dataOffset(), ao.cols, ao.rows, bo, cd, cOff, ldc, accumulate);
+        } else if (bo.cols <= GemmDot.MAX_N && ao.heapRowMajor()) {
+            GemmDot.multiply(ao, GemmDot.transposeB(bo), ao.cols, bo.cols, cd, cOff, ldc, accumulate);
         } else {
             GemmVector.multiply(ao, GemmVector.packScratch(bo), cd, cOff, ldc, accumulate);
         }
