@@ -28,6 +28,15 @@ CONFIGS = {
 }
 
 
+GEMV = False   # --gemv: single-row products through torch.mv (sgemv) instead of F.linear (sgemm with M = 1)
+
+
+def lin(x, w):
+    if GEMV and x.shape[0] == 1:
+        return torch.mv(w, x[0]).unsqueeze(0)
+    return F.linear(x, w)
+
+
 class Llama:
     def __init__(self, c, dtype, seed=42):
         g = torch.Generator().manual_seed(seed)
@@ -79,24 +88,25 @@ class Llama:
         x = self.embed[ids]
         for L, (ck, cv) in zip(self.layers, kv):
             h = self.rms(x, L["n1"])
-            q = F.linear(h, L["q"]).view(T, H, Dh).transpose(0, 1)
-            k = F.linear(h, L["k"]).view(T, Hkv, Dh).transpose(0, 1)
-            v = F.linear(h, L["v"]).view(T, Hkv, Dh).transpose(0, 1)
+            q = lin(h, L["q"]).view(T, H, Dh).transpose(0, 1)
+            k = lin(h, L["k"]).view(T, Hkv, Dh).transpose(0, 1)
+            v = lin(h, L["v"]).view(T, Hkv, Dh).transpose(0, 1)
             q = q * cos + self.rot(q) * sin
             k = k * cos + self.rot(k) * sin
             ck[:, pos:pos + T] = k
             cv[:, pos:pos + T] = v
-            K = ck[:, :pos + T].repeat_interleave(H // Hkv, dim=0)
-            V = cv[:, :pos + T].repeat_interleave(H // Hkv, dim=0)
+            S, rep = pos + T, H // Hkv   # HF's repeat_kv (expand + reshape; repeat_interleave is far slower in 1.13)
+            K = ck[:, :S].unsqueeze(1).expand(Hkv, rep, S, Dh).reshape(H, S, Dh)
+            V = cv[:, :S].unsqueeze(1).expand(Hkv, rep, S, Dh).reshape(H, S, Dh)
             s = (q @ K.transpose(-1, -2)) * (Dh ** -0.5)
             if T > 1:
                 s = s + torch.triu(torch.full((T, pos + T), float("-inf"), dtype=s.dtype), diagonal=pos + 1)
             a = (torch.softmax(s.float(), dim=-1).to(s.dtype) @ V).transpose(0, 1).reshape(T, H * Dh)
-            x = x + F.linear(a, L["o"])
+            x = x + lin(a, L["o"])
             h = self.rms(x, L["n2"])
-            x = x + F.linear(F.silu(F.linear(h, L["gate"])) * F.linear(h, L["up"]), L["down"])
+            x = x + lin(F.silu(lin(h, L["gate"])) * lin(h, L["up"]), L["down"])
         length[0] += T
-        return F.linear(self.rms(x[-1:], self.norm), self.head)
+        return lin(self.rms(x[-1:], self.norm), self.head)
 
 
 def run(model, prompt, new_tokens):
@@ -141,7 +151,10 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--gemv", action="store_true", help="decode products via torch.mv (HF models call F.linear, i.e. sgemm with M = 1)")
     a = ap.parse_args()
+    global GEMV
+    GEMV = a.gemv
     torch.set_num_threads(a.threads)
     dtype = torch.float32 if a.dtype == "f32" else torch.bfloat16
     c = CONFIGS[a.config]
@@ -156,7 +169,7 @@ def main():
             print(f"run {r + 1}: prefill {a.prompt_tokens / tp:.1f} tok/s, decode {a.new_tokens / td:.2f} tok/s", file=sys.stderr)
         wb = model.weight_bytes()
         copy = memcpy_bandwidth(max(64 << 20, min(wb, 512 << 20)))
-    res = {"engine": f"pytorch {torch.__version__}", "blas": loaded_blas(), "model": f"random:{a.config}:{a.dtype.upper()}", "threads": torch.get_num_threads(),
+    res = {"engine": f"pytorch {torch.__version__}", "blas": loaded_blas(), "model": f"random:{a.config}:{a.dtype.upper()}" + (":gemv" if a.gemv else ""), "threads": torch.get_num_threads(),
            "prompt_tokens": a.prompt_tokens, "new_tokens": a.new_tokens, "prefill_tokens_per_s": round(best_p, 2),
            "decode_tokens_per_s": round(best_d, 3), "decode_weight_bytes_per_token": wb, "decode_weight_gb_per_s": round(wb * best_d / 1e9, 3),
            "memcpy_gb_per_s": round(copy / 1e9, 3), "weight_bw_over_memcpy": round(wb * best_d / copy, 3)}

@@ -5,8 +5,8 @@ import java.util.Arrays;
 /**
  * Flash-attention style scaled-dot-product attention on plain arrays, forward and backward, parallel over
  * (batch, head). Keys are processed in tiles of {@link #BC} with an online softmax, so the T x S score matrix never
- * exists; a tile of keys is transposed once per block of {@link #BR} queries so that scores are a row-vector-times-
- * matrix product ({@link NnKernels#vecMat}) with no horizontal reductions. The forward saves one logsumexp per
+ * exists; a tile of keys is transposed once per block of {@link #BR} queries so that every product is a small
+ * register-tiled matrix product ({@link NnKernels#gemmAcc}) with no horizontal reductions. The forward saves one logsumexp per
  * query row; the backward recomputes the probabilities tile by tile from it.
  *
  * <p>Layouts (row-major): q [B, T, Hq, Dh], k and v [B, S, Hkv, Dh], out [B, T, Hq, Dh], lse [B, Hq, T]. Grouped
@@ -49,7 +49,7 @@ public final class AttentionKernels {
         final float[] q = qop.data(), k = kop.data(), v = vop.data();
         Parallel.forRange(0, d.batch() * Hq, 1, (t0, t1) -> {
             float[] kt = new float[Dh * BC];     // [Dh, BC] transposed key tile
-            float[] sc = new float[BC];          // scores, then probabilities, of one row
+            float[] sc = new float[BR * BC];     // [BR, BC] scores, then probabilities, of a query block
             float[] acc = new float[BR * Dh];    // [BR, Dh] unnormalised outputs
             float[] m = new float[BR], l = new float[BR];   // running max and sum per row
             for (int task = t0; task < t1; task++) {
@@ -66,27 +66,33 @@ public final class AttentionKernels {
                     for (int j0 = 0; j0 < kEnd; j0 += BC) {
                         int cols = Math.min(BC, kEnd - j0);
                         transpose(k, kBase + j0 * kld, kld, cols, Dh, kt);
+                        // scores over the full (zero-padded) tile width, so the product runs on whole vectors;
+                        // columns past each row's visible range are ignored below
+                        Arrays.fill(sc, 0, rows * BC, 0f);
+                        kern.gemmAcc(rows, Dh, BC, scale, q, qBase + i0 * qld, qld, kt, 0, BC, sc, 0, BC);
                         for (int r = 0; r < rows; r++) {
-                            int i = i0 + r;
+                            int i = i0 + r, so = r * BC;
                             int colsR = causal ? Math.min(cols, clamp(queryOffset + i + 1, S) - j0) : cols;
-                            if (colsR <= 0) continue;
-                            // the full tile width keeps vecMat on whole vectors (a ragged causal edge would fall to
-                            // its scalar tail); columns >= colsR are computed and ignored
-                            Arrays.fill(sc, 0f);
-                            kern.vecMat(q, qBase + i * qld, kt, 0, BC, Dh, BC, scale, sc, 0);
-                            if (mask != null) addMask(mask, mBase + i * mask.st() + j0 * mask.ss(), sc, colsR);
-                            float mt = kern.max(sc, 0, colsR);
-                            if (mt == Float.NEGATIVE_INFINITY) continue;   // nothing visible in this tile
+                            float mt = Float.NEGATIVE_INFINITY;
+                            if (colsR > 0) {
+                                if (mask != null) addMask(mask, mBase + i * mask.st() + j0 * mask.ss(), sc, so, colsR);
+                                mt = kern.max(sc, so, colsR);
+                            }
+                            if (mt == Float.NEGATIVE_INFINITY) {   // nothing visible in this tile
+                                Arrays.fill(sc, so, so + cols, 0f);
+                                continue;
+                            }
                             float mOld = m[r], mNew = Math.max(mOld, mt);
                             if (mOld != Float.NEGATIVE_INFINITY && mOld != mNew) {
                                 float corr = (float) Math.exp(mOld - mNew);
                                 l[r] *= corr;
                                 kern.scale(corr, acc, r * Dh, Dh);
                             }
-                            l[r] += kern.expStore(sc, 0, mNew, sc, 0, colsR);
+                            l[r] += kern.expStore(sc, so, mNew, sc, so, colsR);
+                            Arrays.fill(sc, so + colsR, so + cols, 0f);
                             m[r] = mNew;
-                            kern.vecMat(sc, 0, v, vBase + j0 * kld, kld, colsR, Dh, 1f, acc, r * Dh);
                         }
+                        kern.gemmAcc(rows, cols, Dh, 1f, sc, 0, BC, v, vBase + j0 * kld, kld, acc, 0, Dh);
                     }
                     for (int r = 0; r < rows; r++) {
                         int i = i0 + r, o = oBase + i * qld;
@@ -123,8 +129,8 @@ public final class AttentionKernels {
         final float[][] partial = sharedMask ? new float[chunks][] : null;
         Parallel.forRange(0, chunks, 1, (c0, c1) -> {
             float[] kt = new float[Dh * BC], vt = new float[Dh * BC];   // [Dh, BC] transposed tiles
-            float[] pT = new float[BC * BR], dsT = new float[BC * BR];  // [BC, BR] probabilities and dScores
-            float[] sc = new float[BC], ds = new float[BC];
+            float[] p = new float[BR * BC], ds = new float[BR * BC];    // [BR, BC] probabilities; dP, then dScores
+            float[] pT = new float[BC * BR], dsT = new float[BC * BR];  // [BC, BR] their transposes
             float[] dRow = new float[BR];                                // D_i = dOut_i . out_i
             for (int c = c0; c < c1; c++) {
                 float[] dm = dmask;
@@ -139,51 +145,52 @@ public final class AttentionKernels {
                         int qIn = qop.offset() + b * qop.batchStride() + h * Dh;
                         int mBase = mask == null ? 0 : mask.offset() + b * mask.sb() + h * mask.sh();
                         for (int i0 = 0; i0 < T; i0 += BR) {
-                            int rows = Math.min(BR, T - i0);
+                            int rows = Math.min(BR, T - i0), qBlock = qRel + i0 * qld;
                             for (int r = 0; r < rows; r++) {
-                                int o = qRel + (i0 + r) * qld;
+                                int o = qBlock + r * qld;
                                 dRow[r] = kern.dot(dOut, o, out, o, Dh);
                             }
                             int kEnd = causal ? clamp(queryOffset + i0 + rows, S) : S;
                             for (int j0 = 0; j0 < kEnd; j0 += BC) {
                                 int cols = Math.min(BC, kEnd - j0);
                                 transpose(k, kIn + j0 * kld, kld, cols, Dh, kt);
-                                if (needDs) transpose(v, vIn + j0 * kld, kld, cols, Dh, vt);
-                                Arrays.fill(pT, 0, cols * BR, 0f);
-                                Arrays.fill(dsT, 0, cols * BR, 0f);
-                                for (int r = 0; r < rows; r++) {
-                                    int i = i0 + r;
-                                    float rowLse = lse[lseBase + i];
-                                    if (rowLse == Float.NEGATIVE_INFINITY) continue;
-                                    int colsR = causal ? Math.min(cols, clamp(queryOffset + i + 1, S) - j0) : cols;
-                                    if (colsR <= 0) continue;
-                                    int qRow = qRel + i * qld;
-                                    Arrays.fill(sc, 0f);
-                                    kern.vecMat(q, qIn + i * qld, kt, 0, BC, Dh, BC, scale, sc, 0);
-                                    int mRow = mask == null ? 0 : mBase + i * mask.st() + j0 * mask.ss();
-                                    if (mask != null) addMask(mask, mRow, sc, colsR);
-                                    kern.expStore(sc, 0, rowLse, sc, 0, colsR);   // probabilities
-                                    for (int cc = 0; cc < colsR; cc++) pT[cc * BR + r] = sc[cc];
-                                    if (!needDs) continue;
-                                    Arrays.fill(ds, 0f);
-                                    kern.vecMat(dOut, qRow, vt, 0, BC, Dh, BC, 1f, ds, 0);   // dP
-                                    float di = dRow[r];
-                                    for (int cc = 0; cc < colsR; cc++) {
-                                        float g = sc[cc] * (ds[cc] - di);
-                                        ds[cc] = g;
-                                        dsT[cc * BR + r] = g;
-                                    }
-                                    if (dm != null) {
-                                        int mr = mRow - mask.offset(), ss = mask.ss();
-                                        for (int cc = 0; cc < colsR; cc++) dm[mr + cc * ss] += ds[cc];
-                                    }
-                                    if (dq != null) kern.vecMat(ds, 0, k, kIn + j0 * kld, kld, colsR, Dh, scale, dq, qRow);
+                                Arrays.fill(p, 0, rows * BC, 0f);
+                                kern.gemmAcc(rows, Dh, BC, scale, q, qIn + i0 * qld, qld, kt, 0, BC, p, 0, BC);
+                                if (needDs) {
+                                    transpose(v, vIn + j0 * kld, kld, cols, Dh, vt);
+                                    Arrays.fill(ds, 0, rows * BC, 0f);
+                                    kern.gemmAcc(rows, Dh, BC, 1f, dOut, qBlock, qld, vt, 0, BC, ds, 0, BC);   // dP
                                 }
-                                int qBlock = qRel + i0 * qld;
-                                for (int cc = 0; cc < cols; cc++) {
-                                    int kRow = kRel + (j0 + cc) * kld;
-                                    if (dv != null) kern.vecMat(pT, cc * BR, dOut, qBlock, qld, rows, Dh, 1f, dv, kRow);
-                                    if (dk != null) kern.vecMat(dsT, cc * BR, q, qIn + i0 * qld, qld, rows, Dh, scale, dk, kRow);
+                                for (int r = 0; r < rows; r++) {
+                                    int i = i0 + r, so = r * BC;
+                                    float rowLse = lse[lseBase + i];
+                                    int colsR = causal ? Math.min(cols, clamp(queryOffset + i + 1, S) - j0) : cols;
+                                    if (rowLse == Float.NEGATIVE_INFINITY || colsR <= 0) colsR = 0;
+                                    if (colsR > 0) {
+                                        int mRow = mask == null ? 0 : mBase + i * mask.st() + j0 * mask.ss();
+                                        if (mask != null) addMask(mask, mRow, p, so, colsR);
+                                        kern.expStore(p, so, rowLse, p, so, colsR);   // probabilities
+                                        if (needDs) {
+                                            float di = dRow[r];
+                                            for (int cc = 0; cc < colsR; cc++) ds[so + cc] = p[so + cc] * (ds[so + cc] - di);
+                                            if (dm != null) {
+                                                int mr = mRow - mask.offset(), ss = mask.ss();
+                                                for (int cc = 0; cc < colsR; cc++) dm[mr + cc * ss] += ds[so + cc];
+                                            }
+                                        }
+                                    }
+                                    Arrays.fill(p, so + colsR, so + cols, 0f);
+                                    if (needDs) Arrays.fill(ds, so + colsR, so + cols, 0f);
+                                }
+                                if (dq != null) kern.gemmAcc(rows, cols, Dh, scale, ds, 0, BC, k, kIn + j0 * kld, kld, dq, qBlock, qld);
+                                int kRow = kRel + j0 * kld;
+                                if (dv != null) {
+                                    transposeBlock(p, rows, cols, pT);
+                                    kern.gemmAcc(cols, rows, Dh, 1f, pT, 0, BR, dOut, qBlock, qld, dv, kRow, kld);
+                                }
+                                if (dk != null) {
+                                    transposeBlock(ds, rows, cols, dsT);
+                                    kern.gemmAcc(cols, rows, Dh, scale, dsT, 0, BR, q, qIn + i0 * qld, qld, dk, kRow, kld);
                                 }
                             }
                         }
@@ -207,9 +214,15 @@ public final class AttentionKernels {
         if (cols < BC) for (int e = 0; e < dh; e++) Arrays.fill(dst, e * BC + cols, (e + 1) * BC, 0f);
     }
 
-    private static void addMask(Mask mask, int mo, float[] sc, int n) {
+    /** dst[c * BR + r] = src[r * BC + c] for r < rows, c < cols. */
+    private static void transposeBlock(float[] src, int rows, int cols, float[] dst) {
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) dst[c * BR + r] = src[r * BC + c];
+    }
+
+    private static void addMask(Mask mask, int mo, float[] sc, int so, int n) {
         float[] md = mask.data();
         int ss = mask.ss();
-        for (int c = 0; c < n; c++) sc[c] += md[mo + c * ss];
+        for (int c = 0; c < n; c++) sc[so + c] += md[mo + c * ss];
     }
 }

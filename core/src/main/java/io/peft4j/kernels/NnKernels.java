@@ -131,9 +131,16 @@ public interface NnKernels {
     // ------------------------------------------------------------------ attention
 
     /**
-     * Row vector times matrix, accumulated: y[j] += alpha * sum_{d < k} x[xo + d] * m[mo + d * ldm + j] for
-     * j < n (m row-major with leading dimension ldm). The inner product of attention: scores against a transposed
-     * key tile, probabilities against a value tile, and the dK/dV/dQ updates of the backward.
+     * A small accumulating matrix product, row-major with leading dimensions:
+     * y[r, j] += alpha * sum_{d < k} x[r, d] * m[d, j] for r < rows, j < n, where x[r, d] = x[xo + r*ldx + d],
+     * m[d, j] = m[mo + d*ldm + j], y[r, j] = y[yo + r*ldy + j]. The inner product of attention: a query block
+     * against a transposed key tile, probabilities against a value tile, and the dQ/dK/dV updates.
      */
-    void vecMat(float[] x, int xo, float[] m, int mo, int ldm, int k, int n, float alpha, float[] y, int yo);
+    void gemmAcc(int rows, int k, int n, float alpha, float[] x, int xo, int ldx, float[] m, int mo, int ldm,
+                 float[] y, int yo, int ldy);
+
+    /** {@link #gemmAcc} for one row: y[j] += alpha * sum_d x[xo + d] * m[mo + d*ldm + j]. */
+    default void vecMat(float[] x, int xo, float[] m, int mo, int ldm, int k, int n, float alpha, float[] y, int yo) {
+        gemmAcc(1, k, n, alpha, x, xo, 0, m, mo, ldm, y, yo, 0);
+    }
 }

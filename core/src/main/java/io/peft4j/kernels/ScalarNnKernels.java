@@ -240,11 +240,13 @@ final class ScalarNnKernels implements NnKernels {
     }
 
     @Override
-    public void vecMat(float[] x, int xo, float[] m, int mo, int ldm, int k, int n, float alpha, float[] y, int yo) {
-        for (int j = 0; j < n; j++) {
-            float s = 0;
-            for (int d = 0; d < k; d++) s = Math.fma(x[xo + d], m[mo + d * ldm + j], s);
-            y[yo + j] = Math.fma(alpha, s, y[yo + j]);
-        }
+    public void gemmAcc(int rows, int k, int n, float alpha, float[] x, int xo, int ldx, float[] m, int mo, int ldm,
+                        float[] y, int yo, int ldy) {
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < n; j++) {
+                float s = 0;
+                for (int d = 0; d < k; d++) s = Math.fma(x[xo + r * ldx + d], m[mo + d * ldm + j], s);
+                y[yo + r * ldy + j] = Math.fma(alpha, s, y[yo + r * ldy + j]);
+            }
     }
 }

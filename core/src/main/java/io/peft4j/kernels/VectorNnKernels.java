@@ -494,45 +494,95 @@ final class VectorNnKernels implements NnKernels {
     // ------------------------------------------------------------------ attention
 
     @Override
-    public void vecMat(float[] x, int xo, float[] m, int mo, int ldm, int k, int n, float alpha, float[] y, int yo) {
+    public void gemmAcc(int rows, int k, int n, float alpha, float[] x, int xo, int ldx, float[] m, int mo, int ldm,
+                        float[] y, int yo, int ldy) {
         int j = 0;
-        // four vectors of y stay in registers while the k rows of m stream past; rows go two at a time into two
-        // accumulator sets, so eight independent FMA chains cover the FMA latency
         for (; j + 4 * L <= n; j += 4 * L) {
-            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-            int d = 0, mr = mo + j;
-            for (; d + 1 < k; d += 2, mr += 2 * ldm) {
-                FloatVector xd = FloatVector.broadcast(S, x[xo + d]), xe = FloatVector.broadcast(S, x[xo + d + 1]);
-                int me = mr + ldm;
-                a0 = xd.fma(FloatVector.fromArray(S, m, mr), a0);
-                a1 = xd.fma(FloatVector.fromArray(S, m, mr + L), a1);
-                a2 = xd.fma(FloatVector.fromArray(S, m, mr + 2 * L), a2);
-                a3 = xd.fma(FloatVector.fromArray(S, m, mr + 3 * L), a3);
-                b0 = xe.fma(FloatVector.fromArray(S, m, me), b0);
-                b1 = xe.fma(FloatVector.fromArray(S, m, me + L), b1);
-                b2 = xe.fma(FloatVector.fromArray(S, m, me + 2 * L), b2);
-                b3 = xe.fma(FloatVector.fromArray(S, m, me + 3 * L), b3);
-            }
-            if (d < k) {
-                FloatVector xd = FloatVector.broadcast(S, x[xo + d]);
-                a0 = xd.fma(FloatVector.fromArray(S, m, mr), a0);
-                a1 = xd.fma(FloatVector.fromArray(S, m, mr + L), a1);
-                a2 = xd.fma(FloatVector.fromArray(S, m, mr + 2 * L), a2);
-                a3 = xd.fma(FloatVector.fromArray(S, m, mr + 3 * L), a3);
-            }
-            a0 = a0.add(b0); a1 = a1.add(b1); a2 = a2.add(b2); a3 = a3.add(b3);
-            FloatVector va = FloatVector.broadcast(S, alpha);
-            a0.fma(va, FloatVector.fromArray(S, y, yo + j)).intoArray(y, yo + j);
-            a1.fma(va, FloatVector.fromArray(S, y, yo + j + L)).intoArray(y, yo + j + L);
-            a2.fma(va, FloatVector.fromArray(S, y, yo + j + 2 * L)).intoArray(y, yo + j + 2 * L);
-            a3.fma(va, FloatVector.fromArray(S, y, yo + j + 3 * L)).intoArray(y, yo + j + 3 * L);
+            int r = 0;
+            for (; r + 4 <= rows; r += 4) tile4x4(k, alpha, x, xo + r * ldx, ldx, m, mo + j, ldm, y, yo + r * ldy + j, ldy);
+            for (; r < rows; r++) tile1x4(k, alpha, x, xo + r * ldx, m, mo + j, ldm, y, yo + r * ldy + j);
         }
-        for (; j + L <= n; j += L) {
-            FloatVector a0 = FloatVector.zero(S);
-            for (int d = 0, mr = mo + j; d < k; d++, mr += ldm)
-                a0 = FloatVector.broadcast(S, x[xo + d]).fma(FloatVector.fromArray(S, m, mr), a0);
-            a0.fma(FloatVector.broadcast(S, alpha), FloatVector.fromArray(S, y, yo + j)).intoArray(y, yo + j);
+        for (; j + L <= n; j += L)
+            for (int r = 0; r < rows; r++) {
+                FloatVector a0 = FloatVector.zero(S);
+                int xr = xo + r * ldx;
+                for (int d = 0, mr = mo + j; d < k; d++, mr += ldm)
+                    a0 = FloatVector.broadcast(S, x[xr + d]).fma(FloatVector.fromArray(S, m, mr), a0);
+                int yr = yo + r * ldy + j;
+                a0.fma(FloatVector.broadcast(S, alpha), FloatVector.fromArray(S, y, yr)).intoArray(y, yr);
+            }
+        if (j < n) TAIL.gemmAcc(rows, k, n - j, alpha, x, xo, ldx, m, mo + j, ldm, y, yo + j, ldy);
+    }
+
+    /**
+     * Four rows by four vectors: sixteen accumulators stay in registers, and each loaded vector of m feeds four
+     * FMAs, so the loop is bound by FMA throughput rather than by loads.
+     */
+    private static void tile4x4(int k, float alpha, float[] x, int xo, int ldx, float[] m, int mo, int ldm,
+                                float[] y, int yo, int ldy) {
+        FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00,
+                a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        int x1 = xo + ldx, x2 = x1 + ldx, x3 = x2 + ldx;
+        for (int d = 0, mr = mo; d < k; d++, mr += ldm) {
+            FloatVector m0 = FloatVector.fromArray(S, m, mr), m1 = FloatVector.fromArray(S, m, mr + L),
+                    m2 = FloatVector.fromArray(S, m, mr + 2 * L), m3 = FloatVector.fromArray(S, m, mr + 3 * L);
+            FloatVector b = FloatVector.broadcast(S, x[xo + d]);
+            a00 = b.fma(m0, a00); a01 = b.fma(m1, a01); a02 = b.fma(m2, a02); a03 = b.fma(m3, a03);
+            b = FloatVector.broadcast(S, x[x1 + d]);
+            a10 = b.fma(m0, a10); a11 = b.fma(m1, a11); a12 = b.fma(m2, a12); a13 = b.fma(m3, a13);
+            b = FloatVector.broadcast(S, x[x2 + d]);
+            a20 = b.fma(m0, a20); a21 = b.fma(m1, a21); a22 = b.fma(m2, a22); a23 = b.fma(m3, a23);
+            b = FloatVector.broadcast(S, x[x3 + d]);
+            a30 = b.fma(m0, a30); a31 = b.fma(m1, a31); a32 = b.fma(m2, a32); a33 = b.fma(m3, a33);
         }
-        if (j < n) TAIL.vecMat(x, xo, m, mo + j, ldm, k, n - j, alpha, y, yo + j);
+        // stores written out: a helper taking vectors may not be inlined (node-count cutoff), and would box them
+        FloatVector va = FloatVector.broadcast(S, alpha);
+        int y1 = yo + ldy, y2 = y1 + ldy, y3 = y2 + ldy;
+        a00.fma(va, FloatVector.fromArray(S, y, yo)).intoArray(y, yo);
+        a01.fma(va, FloatVector.fromArray(S, y, yo + L)).intoArray(y, yo + L);
+        a02.fma(va, FloatVector.fromArray(S, y, yo + 2 * L)).intoArray(y, yo + 2 * L);
+        a03.fma(va, FloatVector.fromArray(S, y, yo + 3 * L)).intoArray(y, yo + 3 * L);
+        a10.fma(va, FloatVector.fromArray(S, y, y1)).intoArray(y, y1);
+        a11.fma(va, FloatVector.fromArray(S, y, y1 + L)).intoArray(y, y1 + L);
+        a12.fma(va, FloatVector.fromArray(S, y, y1 + 2 * L)).intoArray(y, y1 + 2 * L);
+        a13.fma(va, FloatVector.fromArray(S, y, y1 + 3 * L)).intoArray(y, y1 + 3 * L);
+        a20.fma(va, FloatVector.fromArray(S, y, y2)).intoArray(y, y2);
+        a21.fma(va, FloatVector.fromArray(S, y, y2 + L)).intoArray(y, y2 + L);
+        a22.fma(va, FloatVector.fromArray(S, y, y2 + 2 * L)).intoArray(y, y2 + 2 * L);
+        a23.fma(va, FloatVector.fromArray(S, y, y2 + 3 * L)).intoArray(y, y2 + 3 * L);
+        a30.fma(va, FloatVector.fromArray(S, y, y3)).intoArray(y, y3);
+        a31.fma(va, FloatVector.fromArray(S, y, y3 + L)).intoArray(y, y3 + L);
+        a32.fma(va, FloatVector.fromArray(S, y, y3 + 2 * L)).intoArray(y, y3 + 2 * L);
+        a33.fma(va, FloatVector.fromArray(S, y, y3 + 3 * L)).intoArray(y, y3 + 3 * L);
+    }
+
+    /** One row by four vectors; rows in pairs of m-rows so eight FMA chains hide the FMA latency. */
+    private static void tile1x4(int k, float alpha, float[] x, int xo, float[] m, int mo, int ldm, float[] y, int yo) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        int d = 0, mr = mo;
+        for (; d + 1 < k; d += 2, mr += 2 * ldm) {
+            FloatVector xd = FloatVector.broadcast(S, x[xo + d]), xe = FloatVector.broadcast(S, x[xo + d + 1]);
+            int me = mr + ldm;
+            a0 = xd.fma(FloatVector.fromArray(S, m, mr), a0);
+            a1 = xd.fma(FloatVector.fromArray(S, m, mr + L), a1);
+            a2 = xd.fma(FloatVector.fromArray(S, m, mr + 2 * L), a2);
+            a3 = xd.fma(FloatVector.fromArray(S, m, mr + 3 * L), a3);
+            b0 = xe.fma(FloatVector.fromArray(S, m, me), b0);
+            b1 = xe.fma(FloatVector.fromArray(S, m, me + L), b1);
+            b2 = xe.fma(FloatVector.fromArray(S, m, me + 2 * L), b2);
+            b3 = xe.fma(FloatVector.fromArray(S, m, me + 3 * L), b3);
+        }
+        if (d < k) {
+            FloatVector xd = FloatVector.broadcast(S, x[xo + d]);
+            a0 = xd.fma(FloatVector.fromArray(S, m, mr), a0);
+            a1 = xd.fma(FloatVector.fromArray(S, m, mr + L), a1);
+            a2 = xd.fma(FloatVector.fromArray(S, m, mr + 2 * L), a2);
+            a3 = xd.fma(FloatVector.fromArray(S, m, mr + 3 * L), a3);
+        }
+        FloatVector va = FloatVector.broadcast(S, alpha);
+        a0.add(b0).fma(va, FloatVector.fromArray(S, y, yo)).intoArray(y, yo);
+        a1.add(b1).fma(va, FloatVector.fromArray(S, y, yo + L)).intoArray(y, yo + L);
+        a2.add(b2).fma(va, FloatVector.fromArray(S, y, yo + 2 * L)).intoArray(y, yo + 2 * L);
+        a3.add(b3).fma(va, FloatVector.fromArray(S, y, yo + 3 * L)).intoArray(y, yo + 3 * L);
     }
 }

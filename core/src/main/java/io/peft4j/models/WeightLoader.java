@@ -4,8 +4,6 @@ import io.peft4j.tensor.DType;
 import io.peft4j.tensor.Tensor;
 
 import java.util.Arrays;
-import java.util.HashSet;
-import java.util.Set;
 
 /**
  * Fetches a model's tensors by HF name from a {@link WeightSource}, checking them against the shapes the config
@@ -16,7 +14,6 @@ import java.util.Set;
 final class WeightLoader {
     private final WeightSource source;
     private final String[] prefixes;         // tried in order: "" first, then the alternatives
-    private final Set<String> used = new HashSet<>();
 
     WeightLoader(WeightSource source, String... altPrefixes) {
         this.source = source;
@@ -24,8 +21,6 @@ final class WeightLoader {
         this.prefixes[0] = "";
         System.arraycopy(altPrefixes, 0, this.prefixes, 1, altPrefixes.length);
     }
-
-    WeightSource source() { return source; }
 
     /** The tensor stored for {@code name} (a float tensor of exactly {@code shape}), in its stored dtype and storage. */
     Tensor require(String name, int... shape) {
@@ -47,7 +42,6 @@ final class WeightLoader {
                         + " but the config implies " + Arrays.toString(shape));
             if (!t.dtype().isFloat())
                 throw new IllegalArgumentException(source.location() + ": tensor '" + key + "' has dtype " + t.dtype() + ", expected a float type");
-            used.add(key);
             return t.name(name);
         }
         return null;
@@ -56,20 +50,8 @@ final class WeightLoader {
     /** A small tensor (norm scale, bias) converted to dense heap F32 once at load: element-wise kernels then read it directly. */
     Tensor requireSmallF32(String name, int... shape) { return toF32(require(name, shape)); }
 
-    Tensor optionalSmallF32(String name, int... shape) {
-        Tensor t = optional(name, shape);
-        return t == null ? null : toF32(t);
-    }
-
     private static Tensor toF32(Tensor t) {
         if (t.isDense() && t.dtype() == DType.F32) return t;
         return t.copyToF32().name(t.name());
-    }
-
-    /** Names in the source that no layer consumed (ignored buffers such as GPT-2's attn.bias masks show up here). */
-    Set<String> unused() {
-        Set<String> s = new java.util.TreeSet<>(source.names());
-        s.removeAll(used);
-        return s;
     }
 }

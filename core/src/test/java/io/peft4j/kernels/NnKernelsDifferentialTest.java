@@ -227,17 +227,27 @@ class NnKernelsDifferentialTest {
     }
 
     @Test
-    void vecMat() {
+    void gemmAcc() {
         for (int t = 0; t < TRIALS; t++) {
-            int k = rng.nextInt(0, 70), n = size(), ld = n + rng.nextInt(0, 5), mo = rng.nextInt(4);
-            float[] x = rand(k + 1, 1), m = rand(mo + k * ld + n, 1);
+            // rows cover the 4-row register tile and its remainder; n the 4-vector, 1-vector and scalar paths
+            int rows = rng.nextInt(0, 11), k = rng.nextInt(0, 70), n = size();
+            int ldx = k + rng.nextInt(0, 3), ldm = n + rng.nextInt(0, 5), ldy = n + rng.nextInt(0, 4);
+            int xo = rng.nextInt(3), mo = rng.nextInt(4), yo = rng.nextInt(2);
+            float[] x = rand(xo + Math.max(1, rows) * ldx + k + 1, 1), m = rand(mo + k * ldm + n, 1);
             float alpha = (float) rng.nextDouble(-2, 2);
-            float[] ys = rand(n + 3, 1), yv = ys.clone();
-            S.vecMat(x, 1, m, mo, ld, k, n, alpha, ys, 0);
-            V.vecMat(x, 1, m, mo, ld, k, n, alpha, yv, 0);
-            // rounding grows with the k-term sums: compare relative to k
-            float[] es = Arrays.copyOf(ys, n + 4), ev = Arrays.copyOf(yv, n + 4);
-            es[n + 3] = ev[n + 3] = 2f * Math.max(1, k);
+            float[] ys = rand(yo + rows * ldy + n + 1, 1), yv = ys.clone();
+            S.gemmAcc(rows, k, n, alpha, x, xo, ldx, m, mo, ldm, ys, yo, ldy);
+            V.gemmAcc(rows, k, n, alpha, x, xo, ldx, m, mo, ldm, yv, yo, ldy);
+            // rounding grows with the k-term sums: compare relative to the bound 1 + 2k
+            float[] es = Arrays.copyOf(ys, ys.length + 1), ev = Arrays.copyOf(yv, yv.length + 1);
+            es[ys.length] = ev[ys.length] = 1 + 2f * k;
+            close("gemmAcc rows=" + rows + " k=" + k, n, es, ev);
+            // the one-row form
+            ys = rand(n + 1, 1); yv = ys.clone();
+            S.vecMat(x, xo, m, mo, ldm, k, n, alpha, ys, 1);
+            V.vecMat(x, xo, m, mo, ldm, k, n, alpha, yv, 1);
+            es = Arrays.copyOf(ys, n + 2); ev = Arrays.copyOf(yv, n + 2);
+            es[n + 1] = ev[n + 1] = 1 + 2f * k;
             close("vecMat k=" + k, n, es, ev);
         }
     }
