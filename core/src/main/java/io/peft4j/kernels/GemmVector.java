@@ -1,5 +1,7 @@
 package io.peft4j.kernels;
 
+import jdk.incubator.vector.FloatVector;
+
 import java.lang.ref.SoftReference;
 import java.util.Arrays;
 
@@ -63,8 +65,9 @@ final class GemmVector {
     private static void fill(GemmOperand b, PackedMatrix pm) {
         int k = pm.rows(), panels = pm.panels(), blocks = (k + KC - 1) / KC;
         int tasks = blocks * panels;
-        // A panel of KC x NR is ~64 KB of work; hand out at least a few per chunk.
-        Parallel.forRange(0, tasks, Math.max(1, 4096 * 8 / Math.max(1, KC)), (t0, t1) -> {
+        // One task is a KC x NR panel (16 K floats, ~10 us): split whenever there are two, unless B is tiny.
+        int grain = (long) k * pm.cols() < 32_768 ? tasks : 1;
+        Parallel.forRange(0, tasks, grain, (t0, t1) -> {
             float[] run = SCRATCH.get().run;
             for (int t = t0; t < t1; t++) packPanel(b, pm, (t / panels) * KC, t % panels, run);
         });
@@ -74,6 +77,17 @@ final class GemmVector {
         float[] d = pm.data;
         int kcb = pm.blockRows(p0), w = pm.panelWidth(j), j0 = j * NR;
         int real = Math.min(w, pm.cols() - j0), off = pm.panelOffset(p0, j);
+        if (b.rowMajor() && b.array != null && real == NR) {
+            // The common full panel of a heap row-major B: two vector copies per row, no call overhead.
+            float[] src = b.array;
+            int s = Math.toIntExact(b.index(p0, j0)), ldb = b.rs, l = GemmKernels.L;
+            for (int p = 0; p < kcb; p++, s += ldb) {
+                int o = off + p * NR;
+                FloatVector.fromArray(GemmKernels.S, src, s).intoArray(d, o);
+                FloatVector.fromArray(GemmKernels.S, src, s + l).intoArray(d, o + l);
+            }
+            return;
+        }
         if (b.rowMajor()) {
             for (int p = 0; p < kcb; p++) {
                 int o = off + p * w;

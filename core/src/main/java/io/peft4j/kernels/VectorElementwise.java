@@ -124,7 +124,7 @@ public final class VectorElementwise implements Elementwise {
             s3 = s3.add(FloatVector.fromArray(S, a, ao + i + 3 * L));
         }
         for (int ub = S.loopBound(n); i < ub; i += L) s0 = s0.add(FloatVector.fromArray(S, a, ao + i));
-        float s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(s0.add(s1).add(s2.add(s3)));
         for (; i < n; i++) s += a[ao + i];
         return s;
     }
@@ -141,7 +141,7 @@ public final class VectorElementwise implements Elementwise {
         }
         for (int ub = S.loopBound(n); i < ub; i += L)
             s0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), s0);
-        float s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(s0.add(s1).add(s2.add(s3)));
         for (; i < n; i++) s += a[ao + i] * b[bo + i];
         return s;
     }
@@ -149,7 +149,7 @@ public final class VectorElementwise implements Elementwise {
     @Override
     public void exp(float[] a, int ao, float[] c, int co, int n) {
         int i = 0, ub = S.loopBound(n);
-        for (; i < ub; i += L) FloatVector.fromArray(S, a, ao + i).lanewise(VectorOperators.EXP).intoArray(c, co + i);
+        for (; i < ub; i += L) VectorMath.exp(FloatVector.fromArray(S, a, ao + i)).intoArray(c, co + i);
         for (; i < n; i++) c[co + i] = (float) Math.exp(a[ao + i]);
     }
 

@@ -48,7 +48,7 @@ final class VectorNnKernels implements NnKernels {
         if (ub > 0) {
             FloatVector acc = FloatVector.zero(S);
             for (; i < ub; i += L) acc = acc.add(FloatVector.fromArray(S, x, xo + i));
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = VectorMath.sum(acc);
         }
         for (; i < n; i++) s += x[xo + i];
         return s;
@@ -66,7 +66,7 @@ final class VectorNnKernels implements NnKernels {
                 acc1 = FloatVector.fromArray(S, a, ao + i + L).fma(FloatVector.fromArray(S, b, bo + i + L), acc1);
             }
             for (; i < ub; i += L) acc0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc0);
-            s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+            s = VectorMath.sum(acc0.add(acc1));
         }
         for (; i < n; i++) s = Math.fma(a[ao + i], b[bo + i], s);
         return s;
@@ -103,8 +103,8 @@ final class VectorNnKernels implements NnKernels {
         float s = 0;
         if (ub > 0) {
             FloatVector acc = FloatVector.zero(S);
-            for (; i < ub; i += L) acc = acc.add(FloatVector.fromArray(S, x, xo + i).sub(shift).lanewise(VectorOperators.EXP));
-            s = acc.reduceLanes(VectorOperators.ADD);
+            for (; i < ub; i += L) acc = acc.add(VectorMath.exp(FloatVector.fromArray(S, x, xo + i).sub(shift)));
+            s = VectorMath.sum(acc);
         }
         return s + TAIL.sumExp(x, xo + i, shift, n - i);
     }
@@ -116,11 +116,11 @@ final class VectorNnKernels implements NnKernels {
         if (ub > 0) {
             FloatVector acc = FloatVector.zero(S);
             for (; i < ub; i += L) {
-                FloatVector e = FloatVector.fromArray(S, x, xo + i).sub(shift).lanewise(VectorOperators.EXP);
+                FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, xo + i).sub(shift));
                 e.intoArray(y, yo + i);
                 acc = acc.add(e);
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = VectorMath.sum(acc);
         }
         return s + TAIL.expStore(x, xo + i, shift, y, yo + i, n - i);
     }
@@ -130,7 +130,7 @@ final class VectorNnKernels implements NnKernels {
         int i = 0, ub = S.loopBound(n);
         FloatVector va = FloatVector.broadcast(S, alpha);
         for (; i < ub; i += L)
-            FloatVector.fromArray(S, x, xo + i).sub(shift).lanewise(VectorOperators.EXP)
+            VectorMath.exp(FloatVector.fromArray(S, x, xo + i).sub(shift))
                     .fma(va, FloatVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
         TAIL.addExp(alpha, x, xo + i, shift, y, yo + i, n - i);
     }
@@ -151,7 +151,7 @@ final class VectorNnKernels implements NnKernels {
         float s = sum(dy, dyo, n);
         int i = 0, ub = S.loopBound(n);
         for (; i < ub; i += L) {
-            FloatVector e = FloatVector.fromArray(S, y, yo + i).lanewise(VectorOperators.EXP);
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, y, yo + i));
             FloatVector.fromArray(S, dy, dyo + i).sub(e.mul(s)).add(FloatVector.fromArray(S, dx, dxo + i)).intoArray(dx, dxo + i);
         }
         for (; i < n; i++) dx[dxo + i] += dy[dyo + i] - (float) Math.exp(y[yo + i]) * s;
@@ -169,7 +169,7 @@ final class VectorNnKernels implements NnKernels {
                 FloatVector v = FloatVector.fromArray(S, x, xo + i);
                 acc = v.fma(v, acc);
             }
-            ss = acc.reduceLanes(VectorOperators.ADD);
+            ss = VectorMath.sum(acc);
         }
         for (; i < n; i++) ss = Math.fma(x[xo + i], x[xo + i], ss);
         float rstd = (float) (1.0 / Math.sqrt(ss / n + eps));
@@ -199,7 +199,7 @@ final class VectorNnKernels implements NnKernels {
                     if (w != null) g = g.mul(FloatVector.fromArray(S, w, wo + i));
                     acc = g.fma(FloatVector.fromArray(S, x, xo + i), acc);
                 }
-                gx = acc.reduceLanes(VectorOperators.ADD);
+                gx = VectorMath.sum(acc);
             }
             for (; i < n; i++) {
                 float g = w == null ? dy[dyo + i] : dy[dyo + i] * w[wo + i];
@@ -238,7 +238,7 @@ final class VectorNnKernels implements NnKernels {
                 FloatVector c = FloatVector.fromArray(S, x, xo + i).sub(mean);
                 acc = c.fma(c, acc);
             }
-            var = acc.reduceLanes(VectorOperators.ADD);
+            var = VectorMath.sum(acc);
         }
         for (; i < n; i++) {
             float c = x[xo + i] - mean;
@@ -276,8 +276,8 @@ final class VectorNnKernels implements NnKernels {
                     as = as.add(g);
                     ax = g.fma(FloatVector.fromArray(S, x, xo + i).sub(mean).mul(rstd), ax);
                 }
-                gs = as.reduceLanes(VectorOperators.ADD);
-                gxh = ax.reduceLanes(VectorOperators.ADD);
+                gs = VectorMath.sum(as);
+                gxh = VectorMath.sum(ax);
             }
             for (; i < n; i++) {
                 float g = w == null ? dy[dyo + i] : dy[dyo + i] * w[wo + i];
@@ -316,7 +316,7 @@ final class VectorNnKernels implements NnKernels {
     // ------------------------------------------------------------------ activations
 
     private static FloatVector sigmoid(FloatVector v) {
-        return ONE.div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+        return ONE.div(VectorMath.exp(v.neg()).add(1f));
     }
 
     // normalCdf is split into small helpers on purpose: C2 will not inline a method over 325 bytecodes
@@ -356,7 +356,7 @@ final class VectorNnKernels implements NnKernels {
         r = r.fma(t, FloatVector.broadcast(S, NnMath.R2));
         r = r.fma(t, FloatVector.broadcast(S, NnMath.R1));
         r = r.fma(t, FloatVector.broadcast(S, NnMath.R0));
-        return u.neg().lanewise(VectorOperators.EXP).mul(r);
+        return VectorMath.exp(u.neg()).mul(r);
     }
 
     @Override
@@ -366,7 +366,7 @@ final class VectorNnKernels implements NnKernels {
             FloatVector v = FloatVector.fromArray(S, x, xo + i);
             FloatVector r;
             if (tanh) {
-                FloatVector t = v.mul(NnMath.GELU_C).fma(v.mul(v), v).mul(NnMath.GELU_K).lanewise(VectorOperators.TANH);
+                FloatVector t = VectorMath.tanh(v.mul(NnMath.GELU_C).fma(v.mul(v), v).mul(NnMath.GELU_K));
                 r = v.mul(0.5f).mul(t.add(1f));
             } else {
                 r = v.mul(normalCdf(v));
@@ -384,11 +384,11 @@ final class VectorNnKernels implements NnKernels {
             FloatVector v2 = v.mul(v);
             FloatVector d;
             if (tanh) {
-                FloatVector t = v.mul(NnMath.GELU_C).fma(v2, v).mul(NnMath.GELU_K).lanewise(VectorOperators.TANH);
+                FloatVector t = VectorMath.tanh(v.mul(NnMath.GELU_C).fma(v2, v).mul(NnMath.GELU_K));
                 FloatVector inner = v2.fma(FloatVector.broadcast(S, 3f * NnMath.GELU_C), FloatVector.broadcast(S, 1f));
                 d = t.add(1f).mul(0.5f).add(v.mul(0.5f).mul(t.fma(t.neg(), FloatVector.broadcast(S, 1f))).mul(NnMath.GELU_K).mul(inner));
             } else {
-                FloatVector pdf = v2.mul(-0.5f).lanewise(VectorOperators.EXP).mul(NnMath.INV_SQRT_2PI);
+                FloatVector pdf = VectorMath.exp(v2.mul(-0.5f)).mul(NnMath.INV_SQRT_2PI);
                 d = v.fma(pdf, normalCdf(v));
             }
             FloatVector.fromArray(S, dy, dyo + i).fma(d, FloatVector.fromArray(S, dx, dxo + i)).intoArray(dx, dxo + i);
