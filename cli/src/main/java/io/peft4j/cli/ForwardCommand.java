@@ -26,6 +26,7 @@ import java.util.concurrent.Callable;
         description = "Run one forward pass and write 'logits' (F32 [T, vocab]) and 'input_ids' (I64 [T]) to a safetensors file.")
 public final class ForwardCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
+    @Mixin AdapterOptions adapterOptions;
 
     static final class Input {
         @Option(names = "--prompt", paramLabel = "TEXT", description = "text, encoded with a BOS") String prompt;
@@ -40,6 +41,7 @@ public final class ForwardCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try (CausalLM model = modelOptions.loadCausalLM()) {
+            adapterOptions.apply(model);
             int[] ids;
             if (input.ids != null) ids = input.ids;
             else try (Tokenizer tok = modelOptions.loadTokenizer()) { ids = tok.encode(input.prompt, true); }

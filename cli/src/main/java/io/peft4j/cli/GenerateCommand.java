@@ -21,8 +21,7 @@ import java.util.concurrent.Callable;
 public final class GenerateCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
 
-    @Option(names = "--adapter", paramLabel = "DIR", description = "adapter directory to apply (repeatable)")
-    List<Path> adapters = new ArrayList<>();
+    @Mixin AdapterOptions adapterOptions;
 
     @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "", description = "prompt text (default: empty, start from BOS)")
     String prompt;
@@ -55,8 +54,6 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (!adapters.isEmpty())
-            throw new IllegalArgumentException("--adapter " + adapters.getFirst() + ": adapters arrive with the LoRA issue; generate runs the base model only for now");
         Sampler.Kind kind = switch (sampler) {
             case "hf" -> Sampler.Kind.HF;
             case "llama2c" -> Sampler.Kind.LLAMA2C;
@@ -66,6 +63,7 @@ public final class GenerateCommand implements Callable<Integer> {
         GenerationConfig cfg = new GenerationConfig(maxTokens, temperature, topK, topP, repetitionPenalty, s, stops, true, true, kind);
         PrintStream out = ModelOptions.utf8Out();
         try (CausalLM model = modelOptions.loadCausalLM(); Tokenizer tok = modelOptions.loadTokenizer()) {
+            adapterOptions.apply(model);
             if (seed == null && temperature > 0) System.err.println("seed " + s);
             Generator.Result r = new Generator(model, tok).generate(prompt, cfg, piece -> { out.print(piece); out.flush(); });
             out.println();

@@ -57,7 +57,7 @@ public final class InspectCommand implements Callable<Integer> {
             out.printf("parameters:    %,d (%s)%n", total, human(total, ""));
             for (Map.Entry<String, long[]> k : byKind.entrySet())
                 out.printf("  %-12s %,15d  %5.1f%%  (%d tensors)%n", k.getKey(), k.getValue()[1], 100.0 * k.getValue()[1] / Math.max(1, total), k.getValue()[0]);
-            out.println("dtypes:");
+            out.println("dtypes (as held: 1-D norm scales and biases are widened to F32 at load):");
             for (Map.Entry<DType, long[]> d : byDtype.entrySet())
                 out.printf("  %-12s %,15d  (%d tensors, %s)%n", d.getKey(), d.getValue()[1], d.getValue()[0], human(d.getValue()[2], "B"));
             Map<String, Linear> lin = m.linears();

@@ -67,12 +67,12 @@ class GenerateCommandTest {
     }
 
     @Test
-    void adapterIsRefusedWithOneClearLine() {
+    void aMissingAdapterFolderIsOneClearLine() {
         Path dir = CliRun.asset("models/stories260K");
         CliRun r = CliRun.of("generate", "--model", dir.resolve("stories260K.bin").toString(), "--tokenizer", dir.resolve("tok512.bin").toString(),
                 "--adapter", "some/dir", "--temperature", "0");
         assertEquals(1, r.code());
-        assertTrue(r.err().startsWith("error: --adapter some/dir: adapters arrive with the LoRA issue"), r.err());
+        assertTrue(r.err().startsWith("error: some/dir: no adapter_config.json"), r.err());
         assertEquals("", r.out());
     }
 

@@ -1,7 +1,7 @@
 package io.peft4j.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -11,7 +11,7 @@ import java.util.Arrays;
  * products along k: vectors run over k, a 4 x 4 tile of C keeps 16 accumulators, and each k step loads 4 A and
  * 4 B^T vectors for 16 FMAs. The broadcast-based tile would spend one broadcast per FMA at n = 16 (and waste
  * lanes below 16) and runs at about half the speed. Each tile ends with 16 horizontal sums, ~15% of the work at
- * k = 768. A is read in place (row-major heap F32); B is first copied to a dense B^T [n, k] (tiny).
+ * k = 768 (summed by a fixed butterfly, so the bits do not depend on the JIT). A is read in place (row-major heap F32); B is first copied to a dense B^T [n, k] (tiny).
  */
 final class GemmDot {
     private GemmDot() {}
@@ -49,13 +49,13 @@ final class GemmDot {
         float[] ad = a.array;
         int aBase = Math.toIntExact(a.off), lda = a.rs;
         Parallel.forRange(0, blocks, grain, (b0, b1) -> {
-            float[] out = new float[16];
+            float[] out = new float[16], spill = new float[16 * L];
             for (int blk = b0; blk < b1; blk++) {
                 int i0 = blk * 4, mr = Math.min(4, m - i0);
                 for (int j0 = 0; j0 < n; j0 += 4) {
                     int nr = Math.min(4, n - j0);
                     // Rows/columns past the edge repeat the last real one; their sums are discarded.
-                    tile(ad, aBase + i0 * lda, lda, mr, bt, j0 * k, k, nr, out);
+                    tile(ad, aBase + i0 * lda, lda, mr, bt, j0 * k, k, nr, out, spill);
                     for (int i = 0; i < mr; i++) {
                         int ci = cOff + (i0 + i) * ldc + j0;
                         for (int j = 0; j < nr; j++) c[ci + j] = accumulate ? c[ci + j] + out[i * 4 + j] : out[i * 4 + j];
@@ -65,7 +65,7 @@ final class GemmDot {
         });
     }
 
-    private static void tile(float[] a, int aOff, int lda, int mr, float[] bt, int bOff, int k, int nr, float[] out) {
+    private static void tile(float[] a, int aOff, int lda, int mr, float[] bt, int bOff, int k, int nr, float[] out, float[] spill) {
         int a0 = aOff, a1 = aOff + Math.min(1, mr - 1) * lda, a2 = aOff + Math.min(2, mr - 1) * lda, a3 = aOff + Math.min(3, mr - 1) * lda;
         int w0 = bOff, w1 = bOff + Math.min(1, nr - 1) * k, w2 = bOff + Math.min(2, nr - 1) * k, w3 = bOff + Math.min(3, nr - 1) * k;
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S), c02 = FloatVector.zero(S), c03 = FloatVector.zero(S);
@@ -85,14 +85,14 @@ final class GemmDot {
             x = FloatVector.fromArray(S, a, a3 + p);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32); c33 = x.fma(b3, c33);
         }
-        out[0] = c00.reduceLanes(VectorOperators.ADD); out[1] = c01.reduceLanes(VectorOperators.ADD);
-        out[2] = c02.reduceLanes(VectorOperators.ADD); out[3] = c03.reduceLanes(VectorOperators.ADD);
-        out[4] = c10.reduceLanes(VectorOperators.ADD); out[5] = c11.reduceLanes(VectorOperators.ADD);
-        out[6] = c12.reduceLanes(VectorOperators.ADD); out[7] = c13.reduceLanes(VectorOperators.ADD);
-        out[8] = c20.reduceLanes(VectorOperators.ADD); out[9] = c21.reduceLanes(VectorOperators.ADD);
-        out[10] = c22.reduceLanes(VectorOperators.ADD); out[11] = c23.reduceLanes(VectorOperators.ADD);
-        out[12] = c30.reduceLanes(VectorOperators.ADD); out[13] = c31.reduceLanes(VectorOperators.ADD);
-        out[14] = c32.reduceLanes(VectorOperators.ADD); out[15] = c33.reduceLanes(VectorOperators.ADD);
+        // Leave through a spill (plain stores) and sum in a separate method: 16 reductions inline would exceed
+        // C2's inlining budget (see GemmKernels), and reduceLanes(ADD) has no fixed order (interpreted and
+        // compiled code could differ in the last bit); sumTree's order is fixed.
+        c00.intoArray(spill, 0); c01.intoArray(spill, L); c02.intoArray(spill, 2 * L); c03.intoArray(spill, 3 * L);
+        c10.intoArray(spill, 4 * L); c11.intoArray(spill, 5 * L); c12.intoArray(spill, 6 * L); c13.intoArray(spill, 7 * L);
+        c20.intoArray(spill, 8 * L); c21.intoArray(spill, 9 * L); c22.intoArray(spill, 10 * L); c23.intoArray(spill, 11 * L);
+        c30.intoArray(spill, 12 * L); c31.intoArray(spill, 13 * L); c32.intoArray(spill, 14 * L); c33.intoArray(spill, 15 * L);
+        for (int r = 0; r < 16; r++) out[r] = sumTree(FloatVector.fromArray(S, spill, r * L));
         // The k tail in scalar code: a masked vector step here would push the method past C2's inlining budget.
         for (; p < k; p++) {
             float x0 = a[a0 + p], x1 = a[a1 + p], x2 = a[a2 + p], x3 = a[a3 + p];
@@ -102,5 +102,25 @@ final class GemmDot {
             out[8] += x2 * y0; out[9] += x2 * y1; out[10] += x2 * y2; out[11] += x2 * y3;
             out[12] += x3 * y0; out[13] += x3 * y1; out[14] += x3 * y2; out[15] += x3 * y3;
         }
+    }
+
+    /** Lane-swap shuffles for a butterfly sum: lanes i and i ^ h for h = L/2, L/4, ..., 1. */
+    private static final VectorShuffle<Float>[] SWAPS = swaps();
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] swaps() {
+        int steps = Integer.numberOfTrailingZeros(L);
+        VectorShuffle<Float>[] sw = new VectorShuffle[steps];
+        for (int t = 0, h = L / 2; t < steps; t++, h /= 2) {
+            int hh = h;
+            sw[t] = VectorShuffle.fromOp(S, i -> i ^ hh);
+        }
+        return sw;
+    }
+
+    /** Sum of the lanes by a fixed butterfly (the same bits interpreted or compiled). */
+    static float sumTree(FloatVector v) {
+        for (VectorShuffle<Float> sw : SWAPS) v = v.add(v.rearrange(sw));
+        return v.lane(0);
     }
 }

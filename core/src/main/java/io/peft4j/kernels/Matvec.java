@@ -1,7 +1,6 @@
 package io.peft4j.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -95,8 +94,8 @@ final class Matvec {
             s2 = av.fma(FloatVector.fromArray(S, w, o2 + p), s2);
             s3 = av.fma(FloatVector.fromArray(S, w, o3 + p), s3);
         }
-        float r0 = s0.reduceLanes(VectorOperators.ADD), r1 = s1.reduceLanes(VectorOperators.ADD);
-        float r2 = s2.reduceLanes(VectorOperators.ADD), r3 = s3.reduceLanes(VectorOperators.ADD);
+        // A fixed summation order (reduceLanes(ADD) has none), so interpreted and compiled code agree bit for bit.
+        float r0 = GemmDot.sumTree(s0), r1 = GemmDot.sumTree(s1), r2 = GemmDot.sumTree(s2), r3 = GemmDot.sumTree(s3);
         for (; p < k; p++) {
             float x = a[ao + p];
             r0 += x * w[o0 + p];
