@@ -104,23 +104,21 @@ final class GemmDot {
         }
     }
 
-    /** Lane-swap shuffles for a butterfly sum: lanes i and i ^ h for h = L/2, L/4, ..., 1. */
-    private static final VectorShuffle<Float>[] SWAPS = swaps();
+    /** Lane-swap shuffles for a butterfly sum: lanes i and i ^ h for h = L/2, L/4, L/8, L/16 (constants for C2). */
+    private static final VectorShuffle<Float> SW1 = swap(L / 2), SW2 = swap(L / 4), SW3 = swap(L / 8), SW4 = swap(L / 16);
 
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] swaps() {
-        int steps = Integer.numberOfTrailingZeros(L);
-        VectorShuffle<Float>[] sw = new VectorShuffle[steps];
-        for (int t = 0, h = L / 2; t < steps; t++, h /= 2) {
-            int hh = h;
-            sw[t] = VectorShuffle.fromOp(S, i -> i ^ hh);
-        }
-        return sw;
-    }
+    private static VectorShuffle<Float> swap(int h) { return h >= 1 ? VectorShuffle.fromOp(S, i -> i ^ h) : null; }
 
     /** Sum of the lanes by a fixed butterfly (the same bits interpreted or compiled). */
     static float sumTree(FloatVector v) {
-        for (VectorShuffle<Float> sw : SWAPS) v = v.add(v.rearrange(sw));
+        if (L > 16) {   // no such float species today; keep the order well defined anyway
+            for (int h = L / 2; h >= 1; h /= 2) { int hh = h; v = v.add(v.rearrange(VectorShuffle.fromOp(S, i -> i ^ hh))); }
+            return v.lane(0);
+        }
+        if (L >= 2) v = v.add(v.rearrange(SW1));
+        if (L >= 4) v = v.add(v.rearrange(SW2));
+        if (L >= 8) v = v.add(v.rearrange(SW3));
+        if (L >= 16) v = v.add(v.rearrange(SW4));
         return v.lane(0);
     }
 }

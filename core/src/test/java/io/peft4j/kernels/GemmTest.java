@@ -251,4 +251,23 @@ class GemmTest {
         var e6 = assertThrows(IllegalArgumentException.class, () -> Gemm.matmul(a, pm, Tensor.zeros(4, 7), false));
         assertTrue(e6.getMessage().contains("[6, 7]"), e6.getMessage());
     }
+
+    @Test
+    void lanesAreSummedInAFixedButterflyOrder() {
+        SplittableRandom rng = new SplittableRandom(13);
+        int l = GemmKernels.L;
+        for (int t = 0; t < 200; t++) {
+            float[] v = new float[l];
+            for (int i = 0; i < l; i++) v[i] = (float) ((rng.nextDouble() - 0.5) * Math.pow(10, rng.nextInt(8)));
+            // The reference butterfly: lane i += lane i ^ h for h = L/2 .. 1, in float.
+            float[] w = v.clone();
+            for (int h = l / 2; h >= 1; h /= 2) {
+                float[] nw = new float[l];
+                for (int i = 0; i < l; i++) nw[i] = w[i] + w[i ^ h];
+                w = nw;
+            }
+            float got = GemmDot.sumTree(jdk.incubator.vector.FloatVector.fromArray(GemmKernels.S, v, 0));
+            assertEquals(Float.floatToRawIntBits(w[0]), Float.floatToRawIntBits(got), "vector " + Arrays.toString(v));
+        }
+    }
 }
