@@ -47,16 +47,19 @@ class LoraGoldenTest {
         return r;
     }
 
-    static void assertClose(String what, Tensor expected, Tensor got, double tol) {
+    static void assertClose(String what, Tensor expected, Tensor got, double tol) { assertClose(what, expected, got, tol, 0); }
+
+    /** |e - g| <= atol + rtol |e| elementwise; reports the worst element. */
+    static void assertClose(String what, Tensor expected, Tensor got, double atol, double rtol) {
         assertArrayEquals(expected.shape(), got.shape(), what + " shape");
         float[] e = expected.toFloatArray(), g = got.toFloatArray();
-        double max = 0;
+        double worst = 0;
         int at = -1;
         for (int i = 0; i < e.length; i++) {
-            double d = Math.abs(e[i] - g[i]);
-            if (d > max) { max = d; at = i; }
+            double excess = Math.abs(e[i] - g[i]) - (atol + rtol * Math.abs(e[i]));
+            if (at < 0 || excess > worst) { worst = excess; at = i; }
         }
-        assertTrue(max <= tol, what + ": max |diff| " + max + " at " + at + " > " + tol);
+        assertTrue(worst <= 0, what + ": |diff| at " + at + " is " + Math.abs(e[at] - g[at]) + ", over atol " + atol + " + rtol " + rtol + " * |" + e[at] + "|");
     }
 
     @ParameterizedTest
@@ -108,7 +111,9 @@ class LoraGoldenTest {
             }
             StringBuilder report = new StringBuilder();
             for (Map.Entry<String, Tensor> e : byPeftKey.entrySet()) {
-                try { assertClose("grad " + e.getKey(), g.get("grad." + e.getKey()), e.getValue().grad(), 2e-5); }
+                // gradients sum over positions and layers in a different order than torch's BLAS: F32 rounding
+                // differences scale with the gradient's size, hence the relative term
+                try { assertClose("grad " + e.getKey(), g.get("grad." + e.getKey()), e.getValue().grad(), 2e-5, 1e-4); }
                 catch (AssertionError err) { report.append(err.getMessage()).append('\n'); }
             }
             assertEquals("", report.toString());
