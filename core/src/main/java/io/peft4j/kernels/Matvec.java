@@ -54,6 +54,10 @@ final class Matvec {
     private static void dots(float[] a, int aOff, int lda, int m, GemmOperand b, float[] c, int cOff, int ldc,
                              boolean accumulate, int j0, int j1) {
         int k = b.rows;
+        if (b.segment != null && b.dtype == io.peft4j.tensor.DType.BF16 && k >= 2 * L) {
+            dotsBf16(a, aOff, lda, m, b, c, cOff, ldc, accumulate, j0, j1);
+            return;
+        }
         boolean direct = b.array != null;
         float[] tmp = direct ? null : new float[4 * k];
         float[] out = new float[4];
@@ -79,6 +83,43 @@ final class Matvec {
                 dot4(a, aOff + i * lda, w, o0, o1, o2, o3, k, out);
                 int ci = cOff + i * ldc + j;
                 for (int t = 0; t < cnt; t++) c[ci + t] = accumulate ? c[ci + t] + out[t] : out[t];
+            }
+        }
+    }
+
+    private static final VectorSpecies<Integer> SI = VectorSpecies.of(int.class, S.vectorShape());
+
+    /**
+     * Decode over mapped BF16 weights in one pass, no F32 copy: 2L BF16 values load as L ints whose low halves are the
+     * even elements and high halves the odd ones; each half is an F32 vector after a shift or a mask. A is split once
+     * into its even and odd elements to match. Halves the bytes streamed compared with F32 weights.
+     */
+    private static void dotsBf16(float[] a, int aOff, int lda, int m, GemmOperand b, float[] c, int cOff, int ldc,
+                                 boolean accumulate, int j0, int j1) {
+        int k = b.rows, half = k / 2;
+        float[] even = new float[m * half], odd = new float[m * half];   // [m, k/2] each
+        for (int i = 0; i < m; i++)
+            for (int q = 0; q < half; q++) {
+                even[i * half + q] = a[aOff + i * lda + 2 * q];
+                odd[i * half + q] = a[aOff + i * lda + 2 * q + 1];
+            }
+        java.lang.foreign.MemorySegment seg = b.segment;
+        for (int j = j0; j < j1; j++) {
+            long base = b.index(0, j) * 2;          // byte offset of W row j (contiguous over k)
+            for (int i = 0; i < m; i++) {
+                FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S);
+                int q = 0;
+                for (; q <= half - L; q += L) {
+                    jdk.incubator.vector.IntVector v = jdk.incubator.vector.IntVector.fromMemorySegment(SI, seg, base + 4L * q, java.nio.ByteOrder.LITTLE_ENDIAN);
+                    FloatVector lo = v.lanewise(jdk.incubator.vector.VectorOperators.LSHL, 16).reinterpretAsFloats();
+                    FloatVector hi = v.and(0xFFFF0000).reinterpretAsFloats();
+                    s0 = FloatVector.fromArray(S, even, i * half + q).fma(lo, s0);
+                    s1 = FloatVector.fromArray(S, odd, i * half + q).fma(hi, s1);
+                }
+                float r = GemmDot.sumTree(s0.add(s1));
+                for (int p = 2 * q; p < k; p++) r += a[aOff + i * lda + p] * b.storage.getFloat(b.dtype, b.index(p, j));
+                int ci = cOff + i * ldc + j;
+                c[ci] = accumulate ? c[ci] + r : r;
             }
         }
     }
