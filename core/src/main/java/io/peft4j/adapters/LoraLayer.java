@@ -1,6 +1,7 @@
 package io.peft4j.adapters;
 
 import io.peft4j.autograd.NnOps;
+import io.peft4j.autograd.Tape;
 import io.peft4j.autograd.TensorOps;
 import io.peft4j.kernels.Gemm;
 import io.peft4j.nn.Linear;
@@ -74,8 +75,8 @@ public final class LoraLayer implements LinearHook {
         if (!enabled) return y;
         boolean drop = runtime.training() && dropout > 0;
         Tensor xd = drop ? NnOps.dropout(x, dropout, runtime.nextSeed(), true) : x;
+        if (magnitude == null) return addLora(xd, y);
         Tensor lora = TensorOps.linear(TensorOps.linear(xd, a, null), b, bBias);    // [..., out]
-        if (magnitude == null) return TensorOps.add(y, TensorOps.scale(lora, scaling));
 
         Tensor magScale = TensorOps.div(magnitude, Tensor.of(rowNorms(), base.outFeatures()));   // [out]
         Tensor baseResult;                                                                      // W x without bias
@@ -83,6 +84,49 @@ public final class LoraLayer implements LinearHook {
         else baseResult = base.bias() == null ? y : TensorOps.sub(y, base.bias());
         Tensor scaled = TensorOps.mul(TensorOps.add(baseResult, TensorOps.scale(lora, scaling)), magScale);
         return TensorOps.add(y, TensorOps.sub(scaled, baseResult));
+    }
+
+    /**
+     * {@code y + s (xd A^T) B^T + s b_B} as one recorded op: it keeps only {@code s xd A^T} [N, r] for backward and
+     * allocates one output, where the composed ops kept three N x out intermediates and their gradients.
+     */
+    private Tensor addLora(Tensor xd, Tensor y) {
+        int in = a.dim(1), out = b.dim(0), r = rank;
+        Tensor x2 = xd.contiguous().reshape(-1, in);                 // [N, in]
+        int n = x2.dim(0);
+        Tensor hs = Tensor.zeros(n, r);                              // [N, r] = s · xd A^T
+        Gemm.matmul(x2, a.transpose(0, 1), hs, false);
+        float[] hd = hs.data();
+        for (int i = 0; i < hd.length; i++) hd[i] *= scaling;
+        Tensor res = y.copyToF32().reshape(n, out);                  // [N, out]
+        Gemm.matmul(hs, b.transpose(0, 1), res, true);
+        if (bBias != null) {
+            float[] rd = res.data(), bb = bBias.toFloatArray();
+            for (int i = 0; i < n; i++) for (int o = 0; o < out; o++) rd[i * out + o] += scaling * bb[o];
+        }
+        Tensor result = res.reshape(y.shape());
+        return Tape.record(result, () -> {
+            Tensor g = result.grad();
+            if (g == null) return;
+            Tensor g2 = Tensor.of(g.data(), n, out);                 // [N, out]
+            if (y.requiresGrad()) {
+                float[] yg = y.gradBuffer().data(), gd = g.data();
+                for (int i = 0; i < gd.length; i++) yg[i] += gd[i];
+            }
+            if (b.requiresGrad()) Gemm.matmul(g2.transpose(0, 1), hs, b.gradBuffer(), true);          // dB += g^T hs
+            if (bBias != null && bBias.requiresGrad()) {
+                float[] bg = bBias.gradBuffer().data(), gd = g.data();
+                for (int i = 0; i < n; i++) for (int o = 0; o < out; o++) bg[o] += scaling * gd[i * out + o];
+            }
+            if (a.requiresGrad() || xd.requiresGrad()) {
+                Tensor dh = Tensor.zeros(n, r);                      // [N, r] = s · g B
+                Gemm.matmul(g2, b, dh, false);
+                float[] dd = dh.data();
+                for (int i = 0; i < dd.length; i++) dd[i] *= scaling;
+                if (a.requiresGrad()) Gemm.matmul(dh.transpose(0, 1), x2, a.gradBuffer(), true);    // dA += dh^T x
+                if (xd.requiresGrad()) Gemm.matmul(dh, a, Tensor.of(xd.gradBuffer().data(), n, in), true);   // dx += dh A
+            }
+        }, y, xd, a, b, bBias);
     }
 
     /** {@code s · B A} [out, in]. */

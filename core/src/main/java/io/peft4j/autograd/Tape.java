@@ -25,7 +25,10 @@ public final class Tape implements AutoCloseable {
 
     private static final ThreadLocal<Tape> CURRENT = new ThreadLocal<>();
 
-    private final List<Backward> steps = new ArrayList<>();
+    /** A recorded op: its output and its backward step. */
+    private record Step(Tensor out, Backward backward) {}
+
+    private final List<Step> steps = new ArrayList<>();
     private final Tape previous;
     private boolean closed;
 
@@ -52,7 +55,7 @@ public final class Tape implements AutoCloseable {
     public static Tensor record(Tensor out, Backward backward, Tensor... inputs) {
         if (!tracking(inputs)) return out;
         out.requiresGrad(true);
-        CURRENT.get().steps.add(backward);
+        CURRENT.get().steps.add(new Step(out, backward));
         return out;
     }
 
@@ -65,7 +68,13 @@ public final class Tape implements AutoCloseable {
         backward(loss, Tensor.full(1f, loss.shape()));
     }
 
-    /** Back-propagates with an explicit seed gradient of {@code out}'s shape (added to any existing gradient). */
+    /**
+     * Back-propagates with an explicit seed gradient of {@code out}'s shape (added to any existing gradient).
+     * Consumes the tape: once an op's backward has run, nothing can add to its output's gradient any more, so that
+     * gradient buffer and the step (with the activations it saved) are released at once. Peak memory during
+     * backward is then the activations still ahead plus a few gradients, not every intermediate gradient at once.
+     * Gradients of leaves (parameters, inputs) stay.
+     */
     public void backward(Tensor out, Tensor seed) {
         if (!out.requiresGrad()) throw new IllegalStateException("output does not require gradients: nothing was recorded for it");
         if (!Arrays.equals(out.shape(), seed.shape())) throw new IllegalArgumentException("seed shape " + Arrays.toString(seed.shape()) + " != output shape " + Arrays.toString(out.shape()));
@@ -74,7 +83,12 @@ public final class Tape implements AutoCloseable {
         float[] sd = s.data();
         int so = s.dataOffset();
         for (int i = 0; i < g.length; i++) g[i] += sd[so + i];
-        for (int i = steps.size() - 1; i >= 0; i--) steps.get(i).run();
+        for (int i = steps.size() - 1; i >= 0; i--) {
+            Step st = steps.set(i, null);
+            st.backward().run();
+            if (st.out() != out) st.out().clearGrad();
+        }
+        steps.clear();
     }
 
     /** Drops the recorded steps (and with them the saved activations) so the tape can record a new step. */
