@@ -170,6 +170,28 @@ def llama_case(name, g, modules_suffixes, cfg, train=False):
     write_case(name, cfg, adapter, golden)
 
 
+def llama_embedding_case(name, g):
+    """LoRA on model.embed_tokens (PEFT keys lora_embedding_A [r, V], lora_embedding_B [d, r]) plus q_proj."""
+    model_cfg, W = load_model("llama_gqa")
+    golden_in, _ = load(str(MODELS / "llama_gqa" / "golden.safetensors"))
+    ids = golden_in["input_ids"].tolist()
+    cfg = peft_config(4, 8, ["embed_tokens", "q_proj"])
+    q_modules = [k[: -len(".weight")] for k in W if k.endswith("q_proj.weight")]
+    adapter = make_adapter(g, W, q_modules, cfg, lambda m: W[m + ".weight"], False)
+    V, d = W["model.embed_tokens.weight"].shape
+    A = torch.randn(4, V, generator=g) * 0.3
+    B = torch.randn(d, 4, generator=g) * 0.3
+    adapter[PREFIX + "model.embed_tokens.lora_embedding_A"] = A
+    adapter[PREFIX + "model.embed_tokens.lora_embedding_B"] = B
+    s, _ = scaling(cfg, "model.embed_tokens")
+    Wm = dict(W)
+    # the lookup of (W + s (B A)^T) equals PEFT's W[ids] + s A^T[ids] B^T
+    Wm["model.embed_tokens.weight"] = W["model.embed_tokens.weight"] + s * (B @ A).t()
+    with torch.no_grad():
+        golden = {"input_ids": torch.tensor(ids, dtype=torch.int64), "logits": llama_logits(model_cfg, Wm, cfg, adapter, ids)}
+    write_case(name, cfg, adapter, golden)
+
+
 def gpt2_case(name, g):
     model_cfg, W = load_model("gpt2")
     golden_in, _ = load(str(MODELS / "gpt2" / "golden.safetensors"))
@@ -217,6 +239,7 @@ def main():
     llama_case("llama_dora", torch.Generator().manual_seed(3), ("q_proj", "v_proj", "up_proj"),
                peft_config(4, 8, ["q_proj", "v_proj", "up_proj"], use_dora=True))
     gpt2_case("gpt2_lora", torch.Generator().manual_seed(4))
+    llama_embedding_case("llama_embedding", torch.Generator().manual_seed(5))
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"wrote {OUT} ({total / 1e6:.2f} MB)", file=sys.stderr)
 

@@ -72,6 +72,28 @@ final class LoraInit {
         return new LoraLayer(adapter, lin, runtime, r, (float) c.scalingFor(module), (float) c.loraDropout(), a, b, bBias, magnitude);
     }
 
+    /** PEFT's embedding init: A [r, V] zero, B [d, r] ~ N(0, 1) (false: both random); an identity at init. */
+    static LoraEmbeddingLayer createEmbedding(String adapter, String module, io.peft4j.nn.Embedding emb, LoraConfig c, SplittableRandom rng) {
+        int r = c.rankFor(module), v = emb.numEmbeddings(), d = emb.dim();
+        checkRank(module, r, v, d);
+        if (c.useDora()) throw new IllegalArgumentException(module + ": DoRA on embedding layers is not supported");
+        if (WeightRewritingInit.rewritesBase(c.initLoraWeights()))
+            throw new IllegalArgumentException(module + ": init_lora_weights=" + c.initLoraWeights() + " applies to linear layers only");
+        Tensor a = c.initLoraWeights().equals("false") ? gaussian(rng, 1.0, r, v) : Tensor.zeros(r, v);
+        Tensor b = gaussian(rng, 1.0, d, r);
+        return new LoraEmbeddingLayer(adapter, emb, r, (float) c.scalingFor(module), a.name(module + ".lora_embedding_A"), b.name(module + ".lora_embedding_B"));
+    }
+
+    static LoraEmbeddingLayer embeddingFromTensors(String adapter, String module, io.peft4j.nn.Embedding emb, LoraConfig c,
+                                                   Tensor a, Tensor b, Path file) throws IOException {
+        int v = emb.numEmbeddings(), d = emb.dim(), r = a.dim(0);
+        if (a.rank() != 2 || a.dim(1) != v)
+            throw new IOException(file + ": " + module + ".lora_embedding_A has shape " + Arrays.toString(a.shape()) + ", expected [r, " + v + "]");
+        if (b.rank() != 2 || b.dim(0) != d || b.dim(1) != r)
+            throw new IOException(file + ": " + module + ".lora_embedding_B has shape " + Arrays.toString(b.shape()) + ", expected [" + d + ", " + r + "]");
+        return new LoraEmbeddingLayer(adapter, emb, r, (float) c.scalingFor(module), a, b);
+    }
+
     static void checkRank(String module, int r, int in, int out) {
         if (r > Math.min(in, out))
             throw new IllegalArgumentException("rank r=" + r + " is larger than layer " + module + " allows (in " + in + ", out " + out + ")");

@@ -2,6 +2,7 @@ package io.peft4j.adapters;
 
 import io.peft4j.io.Safetensors;
 import io.peft4j.io.SafetensorsFile;
+import io.peft4j.nn.Embedding;
 import io.peft4j.nn.Linear;
 import io.peft4j.nn.LinearHook;
 import io.peft4j.nn.Module;
@@ -41,7 +42,9 @@ public final class LoraModel {
     private final Map<String, LoraConfig> configs = new LinkedHashMap<>();
     private final Map<String, Map<String, LoraLayer>> layers = new LinkedHashMap<>();   // adapter -> module -> layer
     private final Map<String, Map<String, Tensor>> extraTrainables = new LinkedHashMap<>(); // biases, modules_to_save
+    private final Map<String, Map<String, LoraEmbeddingLayer>> embLayers = new LinkedHashMap<>(); // adapter -> module -> layer
     private final Map<Linear, Deque<Tensor[]>> mergeStack = new HashMap<>();             // pre-merge {weight, bias}
+    private final Map<Embedding, Tensor> embMergeStack = new HashMap<>();                // pre-merge embedding weight
     private final List<String> merged = new ArrayList<>();
     private List<String> active = new ArrayList<>();
     private boolean disabled;
@@ -72,14 +75,24 @@ public final class LoraModel {
         if (configs.containsKey(adapter)) throw new IllegalArgumentException("adapter '" + adapter + "' already exists");
         if (!merged.isEmpty()) throw new IllegalStateException("unmerge adapters " + merged + " before adding another");
         Map<String, Linear> linears = model.linears();
+        Map<String, Embedding> embeddings = model.embeddings();
         List<String> targets = TargetMatcher.select(config, linears.keySet(), OUTPUT_HEADS);
-        if (targets.isEmpty()) throw new IllegalArgumentException(noMatchMessage(config, linears.keySet()));
+        boolean allLinear = LoraConfig.ALL_LINEAR.equalsIgnoreCase(config.targetRegex());
+        List<String> embTargets = allLinear ? List.of() : TargetMatcher.select(config, embeddings.keySet(), Set.of());
+        if (targets.isEmpty() && embTargets.isEmpty()) {
+            Set<String> names = new LinkedHashSet<>(linears.keySet());
+            names.addAll(embeddings.keySet());
+            throw new IllegalArgumentException(noMatchMessage(config, names));
+        }
         SplittableRandom rng = new SplittableRandom(runtime.seed() ^ adapter.hashCode());
         Map<String, LoraLayer> created = new LinkedHashMap<>();
         for (String name : targets) {
             Linear lin = linears.get(name);
             created.put(name, LoraInit.create(adapter, name, lin, config, runtime, rng));
         }
+        Map<String, LoraEmbeddingLayer> emb = new LinkedHashMap<>();
+        for (String name : embTargets) emb.put(name, LoraInit.createEmbedding(adapter, name, embeddings.get(name), config, rng));
+        embLayers.put(adapter, emb);
         register(adapter, config, created);
         return created;
     }
@@ -97,6 +110,7 @@ public final class LoraModel {
             created.put(e.getKey(), new LoraLayer(adapter, linears.get(e.getKey()), runtime, a.dim(0),
                     (float) config.scalingFor(e.getKey()), (float) config.loraDropout(), a, b, null, null));
         }
+        embLayers.put(adapter, new LinkedHashMap<>());
         register(adapter, config, created);
     }
 
@@ -105,6 +119,7 @@ public final class LoraModel {
         layers.put(adapter, created);
         extraTrainables.put(adapter, new LinkedHashMap<>());
         for (LoraLayer l : created.values()) l.base().addHook(l);
+        for (LoraEmbeddingLayer l : embLayers.computeIfAbsent(adapter, k -> new LinkedHashMap<>()).values()) l.base().addHook(l);
         setupBiasAndModulesToSave(adapter, config, created.keySet());
         setActive(adapter);
     }
@@ -181,6 +196,7 @@ public final class LoraModel {
         for (Map.Entry<String, Map<String, LoraLayer>> e : layers.entrySet()) {
             boolean on = !disabled && active.contains(e.getKey()) && !merged.contains(e.getKey());
             for (LoraLayer l : e.getValue().values()) l.enabled(on);
+            for (LoraEmbeddingLayer l : embLayers.getOrDefault(e.getKey(), Map.of()).values()) l.enabled(on);
         }
     }
 
@@ -189,6 +205,7 @@ public final class LoraModel {
         requireAdapter(adapter);
         if (merged.contains(adapter)) throw new IllegalStateException("adapter '" + adapter + "' is merged: unmerge first");
         for (LoraLayer l : layers.get(adapter).values()) l.base().removeHook(l);
+        for (LoraEmbeddingLayer l : embLayers.remove(adapter).values()) l.base().removeHook(l);
         for (Linear lin : model.linears().values())
             for (LinearHook h : List.copyOf(lin.hooks()))
                 if (h instanceof ModulesToSave m && m.adapter.equals(adapter)) lin.removeHook(h);
@@ -211,9 +228,16 @@ public final class LoraModel {
             if (l.bBias != null) out.put(m + ".lora_B." + adapter + ".bias", l.bBias);
             if (l.magnitude != null) out.put(m + ".lora_magnitude_vector." + adapter + ".weight", l.magnitude);
         }
+        for (Map.Entry<String, LoraEmbeddingLayer> e : embLayers.get(adapter).entrySet()) {
+            out.put(PREFIX + e.getKey() + ".lora_embedding_A." + adapter, e.getValue().a);
+            out.put(PREFIX + e.getKey() + ".lora_embedding_B." + adapter, e.getValue().b);
+        }
         extraTrainables.get(adapter).forEach((k, v) -> out.put(PREFIX + k, v));
         return out;
     }
+
+    /** Embedding-adapter layers of one adapter by module name. */
+    public Map<String, LoraEmbeddingLayer> embeddingLayers(String adapter) { requireAdapter(adapter); return embLayers.get(adapter); }
 
     /** Number of trainable scalars of an adapter. */
     public long trainableCount(String adapter) {
@@ -236,6 +260,14 @@ public final class LoraModel {
                 lin.setWeight(l.mergedWeight(lin.weight()));
                 lin.setBias(l.mergedBias(lin.bias()));
             }
+            for (LoraEmbeddingLayer l : embLayers.get(a).values()) {
+                Embedding emb = l.base();
+                for (Linear lin : model.linears().values())
+                    if (lin.weight().storage() == emb.weight().storage())
+                        throw new IllegalStateException(emb.name() + " is tied to " + lin.name() + ": merging an embedding adapter would change that layer too");
+                embMergeStack.putIfAbsent(emb, emb.weight());
+                emb.setWeight(l.mergedWeight(emb.weight()));
+            }
             merged.add(a);
         }
         refreshEnabled();
@@ -249,6 +281,8 @@ public final class LoraModel {
             e.getKey().setBias(original[1]);
         }
         mergeStack.clear();
+        embMergeStack.forEach(Embedding::setWeight);
+        embMergeStack.clear();
         merged.clear();
         refreshEnabled();
     }
@@ -259,9 +293,11 @@ public final class LoraModel {
     public void mergeAndUnload() {
         merge();
         mergeStack.clear();
+        embMergeStack.clear();
         merged.clear();
         for (String a : List.copyOf(configs.keySet())) {
             for (LoraLayer l : layers.get(a).values()) l.base().removeHook(l);
+            for (LoraEmbeddingLayer l : embLayers.remove(a).values()) l.base().removeHook(l);
             layers.remove(a);
             configs.remove(a);
             extraTrainables.remove(a);
@@ -287,6 +323,10 @@ public final class LoraModel {
             tensors.put(m + ".lora_B.weight", l.b);
             if (l.bBias != null) tensors.put(m + ".lora_B.bias", l.bBias);
             if (l.magnitude != null) tensors.put(m + ".lora_magnitude_vector", l.magnitude);
+        }
+        for (Map.Entry<String, LoraEmbeddingLayer> e : embLayers.get(adapter).entrySet()) {
+            tensors.put(PREFIX + e.getKey() + ".lora_embedding_A", e.getValue().a);
+            tensors.put(PREFIX + e.getKey() + ".lora_embedding_B", e.getValue().b);
         }
         extraTrainables.get(adapter).forEach((k, v) -> tensors.put(PREFIX + k, v));
         return tensors;
@@ -345,6 +385,7 @@ public final class LoraModel {
         Map<String, Linear> linears = model.linears();
         Map<String, Tensor[]> parts = new LinkedHashMap<>();           // module -> {A, B, Bbias, magnitude}
         Map<String, Tensor> extra = new LinkedHashMap<>();
+        Map<String, Tensor[]> embParts = new LinkedHashMap<>();        // module -> {A, B}
         try (SafetensorsFile f = Safetensors.open(weights)) {
             for (String key : f.names()) {
                 if (!key.startsWith(PREFIX)) throw new IOException(weights + ": key '" + key + "' lacks PEFT's '" + PREFIX + "' prefix");
@@ -356,8 +397,13 @@ public final class LoraModel {
                 else if (k.endsWith(".lora_B.bias")) { slot = 2; module = cut(k, ".lora_B.bias"); }
                 else if (k.endsWith(".lora_magnitude_vector")) { slot = 3; module = cut(k, ".lora_magnitude_vector"); }
                 else if (k.endsWith(".lora_magnitude_vector.weight")) { slot = 3; module = cut(k, ".lora_magnitude_vector.weight"); }
-                else if (k.contains("lora_embedding_"))
-                    throw new IOException(weights + ": key '" + key + "': LoRA on embedding layers is not supported yet");
+                else if (k.endsWith(".lora_embedding_A") || k.endsWith(".lora_embedding_B")) {
+                    String embName = k.substring(0, k.lastIndexOf('.'));
+                    if (!model.embeddings().containsKey(embName))
+                        throw new IOException(weights + ": key '" + key + "' names embedding '" + embName + "', which this model does not have");
+                    embParts.computeIfAbsent(embName, m -> new Tensor[2])[k.endsWith("_A") ? 0 : 1] = f.get(key).copyToF32();
+                    continue;
+                }
                 else { extra.put(k, f.get(key).copyToF32()); continue; }
                 if (!linears.containsKey(module))
                     throw new IOException(weights + ": key '" + key + "' names module '" + module
@@ -372,7 +418,14 @@ public final class LoraModel {
             if (p[0] == null || p[1] == null) throw new IOException(weights + ": module '" + module + "' lacks lora_A or lora_B");
             created.put(module, LoraInit.fromTensors(adapter, module, linears.get(module), config, runtime, p[0], p[1], p[2], p[3], weights));
         }
-        if (created.isEmpty()) throw new IOException(weights + ": no LoRA tensors found");
+        Map<String, LoraEmbeddingLayer> emb = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor[]> e : embParts.entrySet()) {
+            Tensor[] p = e.getValue();
+            if (p[0] == null || p[1] == null) throw new IOException(weights + ": embedding '" + e.getKey() + "' lacks lora_embedding_A or _B");
+            emb.put(e.getKey(), LoraInit.embeddingFromTensors(adapter, e.getKey(), model.embeddings().get(e.getKey()), config, p[0], p[1], weights));
+        }
+        if (created.isEmpty() && emb.isEmpty()) throw new IOException(weights + ": no LoRA tensors found");
+        embLayers.put(adapter, emb);
         register(adapter, config, created);
         // base-model tensors saved with the adapter (trainable biases, modules_to_save) overwrite the fresh copies
         Map<String, Tensor> extraHere = extraTrainables.get(adapter);
@@ -397,6 +450,7 @@ public final class LoraModel {
     public Set<String> targetedModules() {
         Set<String> s = new LinkedHashSet<>();
         layers.values().forEach(m -> s.addAll(m.keySet()));
+        embLayers.values().forEach(m -> s.addAll(m.keySet()));
         return s;
     }
 }

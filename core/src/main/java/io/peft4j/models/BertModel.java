@@ -130,6 +130,15 @@ public final class BertModel implements Model {
     public int numLabels() { return classifier == null ? 0 : classifier.outFeatures(); }
 
     @Override
+    public Map<String, Embedding> embeddings() {
+        Map<String, Embedding> m = new LinkedHashMap<>();
+        m.put(word.name(), word);
+        m.put(position.name(), position);
+        m.put(tokenType.name(), tokenType);
+        return m;
+    }
+
+    @Override
     public Map<String, Linear> linears() {
         Map<String, Linear> m = new LinkedHashMap<>();
         for (Layer l : layers)

@@ -99,6 +99,14 @@ public final class Gpt2Model implements CausalLM {
     public Tensor logits(Tensor hidden) { return lmHead.forward(hidden); }
 
     @Override
+    public Map<String, Embedding> embeddings() {
+        Map<String, Embedding> m = new LinkedHashMap<>();
+        m.put(wte.name(), wte);
+        m.put(wpe.name(), wpe);
+        return m;
+    }
+
+    @Override
     public Map<String, Linear> linears() {
         Map<String, Linear> m = new LinkedHashMap<>();
         for (Block b : blocks) for (Linear l : new Linear[] {b.cAttn, b.attnProj, b.fc, b.mlpProj}) m.put(l.name(), l);

@@ -142,6 +142,11 @@ public final class LlamaModel implements CausalLM {
     }
 
     @Override
+    public Map<String, Embedding> embeddings() {
+        return Map.of(embed.name(), embed);
+    }
+
+    @Override
     public Map<String, Linear> linears() {
         Map<String, Linear> m = new LinkedHashMap<>();
         for (Layer l : layers)

@@ -13,6 +13,9 @@ public interface Module {
     /** Linear layers by HF module name (e.g. {@code model.layers.0.self_attn.q_proj}), in module order. */
     Map<String, Linear> linears();
 
+    /** Embedding layers by HF module name (e.g. {@code model.embed_tokens}), where embedding adapters attach. */
+    default Map<String, Embedding> embeddings() { return Map.of(); }
+
     /** Every parameter tensor by HF parameter name (e.g. {@code model.norm.weight}), in module order; tied weights appear once. */
     Map<String, Tensor> parameters();
 }

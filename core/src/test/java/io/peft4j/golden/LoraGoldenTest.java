@@ -63,7 +63,7 @@ class LoraGoldenTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"llama_gqa, llama_lora", "llama_gqa, llama_rslora_patterns", "llama_gqa, llama_dora", "gpt2, gpt2_lora"})
+    @CsvSource({"llama_gqa, llama_lora", "llama_gqa, llama_rslora_patterns", "llama_gqa, llama_dora", "gpt2, gpt2_lora", "llama_gqa, llama_embedding"})
     void adapterLogitsMatchReference(String model, String adapter, @TempDir Path tmp) throws Exception {
         Path adapterDir = resource("/golden/lora/" + adapter);
         try (CausalLM m = Models.loadCausalLM(resource("/golden/models/" + model));
