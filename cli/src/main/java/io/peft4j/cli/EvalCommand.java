@@ -6,6 +6,7 @@ import io.peft4j.data.DataFormat;
 import io.peft4j.data.DataLoader;
 import io.peft4j.data.Dataset;
 import io.peft4j.models.CausalLM;
+import io.peft4j.models.SequenceClassifier;
 import io.peft4j.tokenizer.Tokenizer;
 import io.peft4j.train.Evaluator;
 import picocli.CommandLine.Command;
@@ -46,23 +47,30 @@ public final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         DataFormat fmt = DataFormat.byName(format);
-        if (fmt == DataFormat.CLASSIFICATION)
-            throw new IllegalArgumentException("--format classification: evaluating classification heads is not implemented yet");
         try (CausalLM model = modelOptions.loadCausalLM(); Tokenizer tok = modelOptions.loadTokenizer()) {
-            adapterOptions.apply(model);
             Dataset ds = DataLoader.load(data, DataConfig.builder(fmt, seqLen).optSkipBadRows(skipBadRows).build(), tok);
             if (lastFraction != null) ds = ds.splitLast(lastFraction).eval();
-            Evaluator.Result r = Evaluator.evaluate(model, ds, batch, DataLoader.defaultPadId(tok), maxBatches);
+            Evaluator.Result r;
+            if (fmt == DataFormat.CLASSIFICATION) {
+                // the adapter's modules_to_save copy of `score` replaces this fresh head
+                SequenceClassifier clf = new SequenceClassifier(model, ds.numClasses(), 0);
+                if (adapterOptions.apply(clf) == null) System.err.println("warning: no --adapter: the classification head is untrained");
+                r = Evaluator.evaluateClassification(clf, ds, batch, DataLoader.defaultPadId(tok), maxBatches);
+            } else {
+                adapterOptions.apply(model);
+                r = Evaluator.evaluate(model, ds, batch, DataLoader.defaultPadId(tok), maxBatches);
+            }
             if (json) {
                 Map<String, Object> o = new LinkedHashMap<>();
                 o.put("loss", r.loss());
                 o.put("perplexity", r.perplexity());
-                o.put("token_accuracy", r.accuracy());
+                o.put(fmt == DataFormat.CLASSIFICATION ? "accuracy" : "token_accuracy", r.accuracy());
                 o.put("tokens", r.tokens());
                 System.out.println(new ObjectMapper().writeValueAsString(o));
             } else {
-                System.out.printf(Locale.ROOT, "loss %.4f  perplexity %.3f  token accuracy %.4f  (%d target tokens)%n",
-                        r.loss(), r.perplexity(), r.accuracy(), r.tokens());
+                System.out.printf(Locale.ROOT, "loss %.4f  perplexity %.3f  %s accuracy %.4f  (%d %s)%n", r.loss(), r.perplexity(),
+                        fmt == DataFormat.CLASSIFICATION ? "classification" : "token", r.accuracy(), r.tokens(),
+                        fmt == DataFormat.CLASSIFICATION ? "rows" : "target tokens");
             }
         }
         return 0;

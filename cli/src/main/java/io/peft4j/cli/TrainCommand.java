@@ -10,6 +10,7 @@ import io.peft4j.data.DataFormat;
 import io.peft4j.data.DataLoader;
 import io.peft4j.data.Dataset;
 import io.peft4j.models.CausalLM;
+import io.peft4j.models.SequenceClassifier;
 import io.peft4j.tokenizer.Tokenizer;
 import io.peft4j.train.LrSchedule;
 import io.peft4j.train.Trainer;
@@ -104,8 +105,6 @@ public final class TrainCommand implements Callable<Integer> {
         if (!method.equals("lora")) throw new IllegalArgumentException("--method " + method + ": only 'lora' is available so far");
         if ((steps == null) == (epochs == null)) throw new IllegalArgumentException("give exactly one of --steps or --epochs");
         DataFormat fmt = DataFormat.byName(format);
-        if (fmt == DataFormat.CLASSIFICATION)
-            throw new IllegalArgumentException("--format classification: training a classification head is not implemented yet (text, completion and chat are)");
         try (CausalLM model = modelOptions.loadCausalLM(); Tokenizer tok = modelOptions.loadTokenizer()) {
             DataConfig dc = DataConfig.builder(fmt, seqLen).optSkipBadRows(skipBadRows).build();
             Dataset.Split split = DataLoader.loadSplit(data, evalData, evalData == null ? evalSplit : 0, dc, tok);
@@ -116,7 +115,13 @@ public final class TrainCommand implements Callable<Integer> {
                     .bias(bias).baseModel(modelOptions.model.toString()).inferenceMode(false);
             if (targets.equalsIgnoreCase(LoraConfig.ALL_LINEAR)) cb.targetRegex(LoraConfig.ALL_LINEAR);
             else cb.targets(Arrays.stream(targets.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList());
-            LoraModel lm = new LoraModel(model, seed);
+            // classification: a `score` head on the last real token, trained in full through modules_to_save (as PEFT's SEQ_CLS)
+            SequenceClassifier clf = fmt == DataFormat.CLASSIFICATION ? new SequenceClassifier(model, split.train().numClasses(), seed) : null;
+            if (clf != null) {
+                cb.modulesToSave(List.of("score")).taskType("SEQ_CLS");
+                System.err.println("classification: labels " + split.train().labelNames());
+            }
+            LoraModel lm = new LoraModel(clf != null ? clf : model, seed);
             lm.add("default", cb.build());
             long trainable = lm.trainableCount("default");
             long total = model.parameters().values().stream().mapToLong(t -> t.numel()).sum();
@@ -130,10 +135,11 @@ public final class TrainCommand implements Callable<Integer> {
             Files.createDirectories(out);
             writeArgs(opt, cb.build());
             Dataset eval = split.eval() != null && !split.eval().isEmpty() ? split.eval() : null;
-            Trainer.Result res = new Trainer(model, lm, "default", batcher, eval, batch, padId, opt, out, System.err).run();
+            Trainer.Result res = new Trainer(model, lm, "default", batcher, eval, batch, padId, opt, out, System.err).withClassifier(clf).run();
             System.err.printf(Locale.ROOT, "done: %d steps in %.1f s; adapter saved in %s%n", res.steps(), res.seconds(), out);
             if (res.lastEval() != null)
-                System.out.printf(Locale.ROOT, "eval loss %.4f, perplexity %.3f%n", res.lastEval().loss(), res.lastEval().perplexity());
+                System.out.printf(Locale.ROOT, "eval loss %.4f, perplexity %.3f, %s accuracy %.4f%n", res.lastEval().loss(),
+                        res.lastEval().perplexity(), clf != null ? "classification" : "token", res.lastEval().accuracy());
         }
         return 0;
     }
@@ -147,6 +153,7 @@ public final class TrainCommand implements Callable<Integer> {
         args.put("format", format);
         args.put("batch", batch);
         args.put("seq_len", seqLen);
+        args.put("method", method);
         args.put("training", opt);
         args.put("lora", cfg.toJson());
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve("training_args.json").toFile(), args);

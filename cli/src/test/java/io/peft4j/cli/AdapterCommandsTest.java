@@ -79,6 +79,25 @@ class AdapterCommandsTest {
     }
 
     @Test
+    void classificationTrainsAScoreHeadAndEvalReportsAccuracy(@TempDir Path tmp) throws Exception {
+        Path dir = CliRun.asset("models/stories260K");
+        Path sst2 = CliRun.asset("datasets/sst2/sst2_glue_dev.tsv");
+        String model = dir.resolve("stories260K.bin").toString(), tok = dir.resolve("tok512.bin").toString();
+        Path run = tmp.resolve("cls");
+        CliRun train = CliRun.of("train", "--model", model, "--tokenizer", tok, "--data", sst2.toString(), "--format", "classification",
+                "--targets", "all-linear", "--r", "4", "--steps", "6", "--lr", "3e-3", "--batch", "8", "--seq-len", "64", "--out", run.toString());
+        assertEquals(0, train.code(), train.err());
+        assertTrue(train.out().contains("classification accuracy"), train.out());
+        assertTrue(Files.readString(run.resolve("adapter_config.json")).contains("SEQ_CLS"));
+        CliRun eval = CliRun.of("eval", "--model", model, "--tokenizer", tok, "--adapter", run.toString(), "--data", sst2.toString(),
+                "--format", "classification", "--seq-len", "64", "--last-fraction", "0.1", "--json");
+        assertEquals(0, eval.code(), eval.err());
+        JsonNode json = new ObjectMapper().readTree(eval.out().strip().lines().toList().getLast());
+        double acc = json.get("accuracy").asDouble();
+        assertTrue(acc >= 0 && acc <= 1 && json.get("loss").asDouble() > 0, eval.out());
+    }
+
+    @Test
     void combiningAdaptersWritesOnePeftAdapter(@TempDir Path tmp) throws Exception {
         Path model = CliRun.fixture("llama_gqa");
         Path lora = model.getParent().getParent().resolve("lora");

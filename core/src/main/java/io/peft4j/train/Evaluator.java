@@ -40,6 +40,24 @@ public final class Evaluator {
         return new Result(loss, Math.exp(loss), (double) correct / tokens, tokens);
     }
 
+    /** Mean cross-entropy and accuracy of a sequence classifier over labelled rows (perplexity = exp(loss)). */
+    public static Result evaluateClassification(io.peft4j.models.SequenceClassifier clf, Dataset data, int batchSize, int padId, int maxBatches) {
+        double sumLoss = 0;
+        long rows = 0, correct = 0;
+        int n = 0;
+        for (Batch b : Batcher.inOrder(data, batchSize, padId)) {
+            if (maxBatches > 0 && n++ >= maxBatches) break;
+            if (b.classLabels() == null) throw new IllegalArgumentException("classification evaluation needs class labels");
+            Tensor logits = clf.logits(b.ids(), b.batch(), b.seqLen(), b.lengths());
+            sumLoss += (double) NnOps.crossEntropy(logits, b.classLabels(), Example.IGNORE).getFlat(0) * b.batch();
+            rows += b.batch();
+            correct += argmaxHits(logits, b.classLabels());
+        }
+        if (rows == 0) throw new IllegalArgumentException("evaluation data has no rows");
+        double loss = sumLoss / rows;
+        return new Result(loss, Math.exp(loss), (double) correct / rows, rows);
+    }
+
     static long argmaxHits(Tensor logits, int[] labels) {
         Tensor l = logits.contiguous();
         float[] d = l.data();

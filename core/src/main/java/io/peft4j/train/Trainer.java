@@ -53,6 +53,7 @@ public final class Trainer {
     private final PrintStream log;
 
     private final AdamW optimizer;
+    private io.peft4j.models.SequenceClassifier classifier;     // null for causal-LM training
     private final List<double[]> trainCurve = new ArrayList<>();   // {step, loss}
     private final List<double[]> evalCurve = new ArrayList<>();    // {step, eval loss}
     private int step;
@@ -78,6 +79,9 @@ public final class Trainer {
     }
 
     public int step() { return step; }
+
+    /** Trains (and evaluates) a sequence classifier on class labels instead of next-token targets. */
+    public Trainer withClassifier(io.peft4j.models.SequenceClassifier c) { this.classifier = c; return this; }
 
     public Result run() throws IOException { return run(Integer.MAX_VALUE); }
 
@@ -108,8 +112,9 @@ public final class Trainer {
             for (int micro = 0; micro < opt.gradAccum(); micro++) {
                 Batch b = train.next();
                 try (Tape tape = Tape.record()) {
-                    Tensor logits = model.forward(b.ids(), b.batch(), b.seqLen(), null);
-                    Tensor loss = NnOps.crossEntropy(logits, b.labels(), Example.IGNORE);
+                    Tensor loss = classifier != null
+                            ? NnOps.crossEntropy(classifier.logits(b.ids(), b.batch(), b.seqLen(), b.lengths()), b.classLabels(), Example.IGNORE)
+                            : NnOps.crossEntropy(model.forward(b.ids(), b.batch(), b.seqLen(), null), b.labels(), Example.IGNORE);
                     stepLoss += loss.getFlat(0) / opt.gradAccum();
                     tape.backward(opt.gradAccum() == 1 ? loss : TensorOps.scale(loss, 1f / opt.gradAccum()));
                 }
@@ -154,12 +159,15 @@ public final class Trainer {
     public Evaluator.Result evaluate() throws IOException {
         boolean was = adapters.runtime().training();
         adapters.train(false);
-        Evaluator.Result r = Evaluator.evaluate(model, eval, evalBatchSize, padId, opt.maxEvalBatches());
+        Evaluator.Result r = classifier != null
+                ? Evaluator.evaluateClassification(classifier, eval, evalBatchSize, padId, opt.maxEvalBatches())
+                : Evaluator.evaluate(model, eval, evalBatchSize, padId, opt.maxEvalBatches());
         adapters.train(was);
         evalCurve.add(new double[] {step, r.loss()});
         appendMetrics(JSON.createObjectNode().put("step", step).put("eval_loss", r.loss())
                 .put("eval_perplexity", r.perplexity()).put("eval_accuracy", r.accuracy()));
-        log.printf(Locale.ROOT, "%n  eval @ step %d: loss %.4f, perplexity %.3f, token accuracy %.3f%n", step, r.loss(), r.perplexity(), r.accuracy());
+        log.printf(Locale.ROOT, "%n  eval @ step %d: loss %.4f, perplexity %.3f, %s accuracy %.3f%n", step, r.loss(), r.perplexity(),
+                classifier != null ? "classification" : "token", r.accuracy());
         return r;
     }
 
