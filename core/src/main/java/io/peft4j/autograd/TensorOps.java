@@ -194,71 +194,55 @@ public final class TensorOps {
 
     /** e^a. */
     public static Tensor exp(Tensor a) {
-        Tensor ac = a.contiguous();
-        Tensor out = Tensor.zeros(a.shape());
-        float[] x = ac.data(), y = out.data();
-        int xo = ac.dataOffset();
-        Broadcast.flat(y.length, (from, to) -> K.exp(x, xo + from, y, from, to - from));
-        return Tape.record(out, () -> {
-            Tensor g = out.grad();
-            if (g == null) return;
-            float[] gd = g.data(), ga = a.gradBuffer().data();
-            Broadcast.flat(gd.length, (from, to) -> K.mulAdd(gd, from, y, from, ga, from, to - from));  // g * e^a
-        }, a);
+        return unary(a, K::exp, false, (g, x, xo, y, t, ga, from, n) -> K.mulAdd(g, from, y, from, ga, from, n));   // g * e^a
     }
 
     /** Natural logarithm of a. */
     public static Tensor log(Tensor a) {
-        Tensor ac = a.contiguous();
-        Tensor out = Tensor.zeros(a.shape());
-        float[] x = ac.data(), y = out.data();
-        int xo = ac.dataOffset();
-        Broadcast.flat(y.length, (from, to) -> K.log(x, xo + from, y, from, to - from));
-        return Tape.record(out, () -> {
-            Tensor g = out.grad();
-            if (g == null) return;
-            float[] gd = g.data(), ga = a.gradBuffer().data(), t = new float[gd.length];
-            Broadcast.flat(gd.length, (from, to) -> {
-                K.div(gd, from, x, xo + from, t, from, to - from);                 // g / a
-                K.add(ga, from, t, from, ga, from, to - from);
-            });
-        }, a);
+        return unary(a, K::log, true, (g, x, xo, y, t, ga, from, n) -> {
+            K.div(g, from, x, xo + from, t, from, n);                          // g / a
+            K.add(ga, from, t, from, ga, from, n);
+        });
     }
 
     /** Square root of a. */
     public static Tensor sqrt(Tensor a) {
-        Tensor ac = a.contiguous();
-        Tensor out = Tensor.zeros(a.shape());
-        float[] x = ac.data(), y = out.data();
-        int xo = ac.dataOffset();
-        Broadcast.flat(y.length, (from, to) -> K.sqrt(x, xo + from, y, from, to - from));
-        return Tape.record(out, () -> {
-            Tensor g = out.grad();
-            if (g == null) return;
-            float[] gd = g.data(), ga = a.gradBuffer().data(), t = new float[gd.length];
-            Broadcast.flat(gd.length, (from, to) -> {
-                K.div(gd, from, y, from, t, from, to - from);                      // g / sqrt(a), then * 1/2
-                K.axpy(0.5f, t, from, ga, from, to - from);
-            });
-        }, a);
+        return unary(a, K::sqrt, true, (g, x, xo, y, t, ga, from, n) -> {
+            K.div(g, from, y, from, t, from, n);                               // g / sqrt(a), then * 1/2
+            K.axpy(0.5f, t, from, ga, from, n);
+        });
     }
 
     /** a raised to the constant power p. */
     public static Tensor pow(Tensor a, float p) {
+        return unary(a, (x, xo, y, yo, n) -> K.pow(x, xo, p, y, yo, n), true, (g, x, xo, y, t, ga, from, n) -> {
+            if (p == 0f) return;   // d(a^0)/da = 0 everywhere, as in PyTorch (no 0 * inf at a = 0)
+            K.pow(x, xo + from, p - 1f, t, from, n);                           // p a^(p-1) g
+            K.mul(t, from, g, from, t, from, n);
+            K.axpy(p, t, from, ga, from, n);
+        });
+    }
+
+    /** y[yo..yo+n) = f(x[xo..xo+n)). */
+    @FunctionalInterface
+    private interface UnaryForward { void apply(float[] x, int xo, float[] y, int yo, int n); }
+
+    /** ga[from..from+n) += g * f'(x) given the input x (from xo), the output y and a scratch row t (null unless asked for). */
+    @FunctionalInterface
+    private interface UnaryBackward { void apply(float[] g, float[] x, int xo, float[] y, float[] t, float[] ga, int from, int n); }
+
+    /** An element-wise unary op: forward and backward over flat ranges, in parallel for large tensors. */
+    private static Tensor unary(Tensor a, UnaryForward forward, boolean scratch, UnaryBackward backward) {
         Tensor ac = a.contiguous();
         Tensor out = Tensor.zeros(a.shape());
         float[] x = ac.data(), y = out.data();
         int xo = ac.dataOffset();
-        Broadcast.flat(y.length, (from, to) -> K.pow(x, xo + from, p, y, from, to - from));
+        Broadcast.flat(y.length, (from, to) -> forward.apply(x, xo + from, y, from, to - from));
         return Tape.record(out, () -> {
             Tensor g = out.grad();
-            if (g == null || p == 0f) return;   // d(a^0)/da = 0 everywhere, as in PyTorch (no 0 * inf at a = 0)
-            float[] gd = g.data(), ga = a.gradBuffer().data(), t = new float[gd.length];
-            Broadcast.flat(gd.length, (from, to) -> {
-                K.pow(x, xo + from, p - 1f, t, from, to - from);                  // p a^(p-1) g
-                K.mul(t, from, gd, from, t, from, to - from);
-                K.axpy(p, t, from, ga, from, to - from);
-            });
+            if (g == null) return;
+            float[] gd = g.data(), ga = a.gradBuffer().data(), t = scratch ? new float[gd.length] : null;
+            Broadcast.flat(gd.length, (from, to) -> backward.apply(gd, x, xo, y, t, ga, from, to - from));
         }, a);
     }
 
