@@ -7,6 +7,7 @@ import io.peft4j.nn.Linear;
 import io.peft4j.tensor.DType;
 import io.peft4j.tensor.Tensor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
@@ -19,12 +20,24 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
-/** {@code peft4j inspect}: what a model is, how big, in which dtypes, and what it costs on disk and in memory. */
+/**
+ * {@code peft4j inspect}: what a model is, how big, in which dtypes, and what it costs on disk and in memory; with
+ * {@code --adapter}, per adapted module the norms behind the efficiency threshold of LoRA's gradient computation
+ * ("Computational Limits of Low-Rank Adaptation (LoRA) for Transformer-Based Models", arXiv 2406.03136).
+ */
 @Command(name = "inspect", mixinStandardHelpOptions = true,
         description = "Describe a model: architecture, config, parameter counts by module kind, dtypes, bytes on disk and in memory.")
 public final class InspectCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "PATH", description = "HF model directory or llama2.c .bin")
     Path path;
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "also report, per adapted module, the norms bounding the entries of X (W + sBA)^T against the sqrt(ln L) threshold of arXiv 2406.03136")
+    Path adapter;
+    @Option(names = "--seq-len", paramLabel = "L", description = "sequence length L of the threshold (default: the model's maximum positions)")
+    Integer seqLen;
+    @Option(names = "--input-norm", paramLabel = "R", defaultValue = "0",
+            description = "assumed l2 norm of an input row (default 0: sqrt(in), an RMS-normalised row with unit gain)")
+    double inputNorm;
 
     @Override
     public Integer call() {
@@ -65,10 +78,32 @@ public final class InspectCommand implements Callable<Integer> {
             out.println("bytes on disk: " + human(m.weights().bytesOnDisk(), "B"));
             out.println("in memory:     " + human(mappedBytes, "B") + " memory-mapped (paged in on use), " + human(heapBytes, "B") + " on the heap");
             out.printf("kv cache:      %s per position (batch 1, F32)%n", human(2L * c.numLayers * c.numKvHeads * c.headDim * 4, "B"));
+            if (adapter != null) adapterNorms(m, c, out);
         } catch (IOException e) {
             throw new UncheckedIOException(e.getMessage(), e);
         }
         return 0;
+    }
+
+    /** The norm diagnostic of arXiv 2406.03136 for {@link #adapter} on {@code m}. */
+    private void adapterNorms(Model m, ModelConfig c, PrintStream out) throws IOException {
+        io.peft4j.adapters.LoraModel lm = new io.peft4j.adapters.LoraModel(m, 0);
+        lm.load(adapter, io.peft4j.adapters.LoraModel.DEFAULT, w -> System.err.println("warning: " + w));
+        int len = seqLen != null ? seqLen : c.maxPositions;
+        java.util.List<io.peft4j.adapters.structure.NormThreshold.ModuleNorms> norms =
+                io.peft4j.adapters.structure.NormThreshold.of(lm, io.peft4j.adapters.LoraModel.DEFAULT, len, inputNorm);
+        double t = io.peft4j.adapters.structure.NormThreshold.threshold(len);
+        out.printf("adapter:       %s (%s, %d modules)%n", adapter, lm.method(io.peft4j.adapters.LoraModel.DEFAULT).method(), norms.size());
+        out.printf("LoRA efficiency threshold (arXiv 2406.03136): entries of X (W + sBA)^T below sqrt(ln L) = %.3f for L = %d%n", t, len);
+        out.println("  (bound = R x max row norm of W + sBA; R = input row norm; a heuristic reading of an asymptotic threshold)");
+        out.printf("  %-44s %10s %10s %10s %8s %10s  %s%n", "module", "max|W|", "max|sBA|", "row norm", "R", "bound", "");
+        int below = 0;
+        for (var n : norms) {
+            if (n.below()) below++;
+            out.printf("  %-44s %10.4g %10.4g %10.4g %8.3g %10.4g  %s%n", n.module(), n.weightMax(), n.deltaMax(), n.rowNorm(),
+                    n.inputNorm(), n.entryBound(), n.below() ? "below" : "above");
+        }
+        out.printf("  %d of %d modules below the threshold%n", below, norms.size());
     }
 
     /** A module kind from an HF parameter name; norms first, since BERT's "attention.output.LayerNorm" is a norm. */

@@ -2,7 +2,11 @@ package io.peft4j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.peft4j.adapters.Calibration;
 import io.peft4j.adapters.LoraConfig;
+import io.peft4j.adapters.MethodConfig;
+import io.peft4j.adapters.Methods;
+import io.peft4j.train.CalibrationBatches;
 import io.peft4j.adapters.LoraModel;
 import io.peft4j.data.Batcher;
 import io.peft4j.data.DataConfig;
@@ -46,8 +50,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--skip-bad-rows", description = "skip (and count) malformed rows instead of failing")
     boolean skipBadRows;
 
-    @Option(names = "--method", defaultValue = "lora", description = "adapter method (default ${DEFAULT-VALUE})")
+    @Option(names = "--method", defaultValue = "lora", description = "adapter method, see `peft4j methods` (default ${DEFAULT-VALUE})")
     String method;
+    @Option(names = "--opt", paramLabel = "KEY=VALUE", description = "a hyper-parameter of the method (repeatable; `peft4j methods` lists them)")
+    List<String> methodOptions = new java.util.ArrayList<>();
     @Option(names = "--r", defaultValue = "8", description = "LoRA rank (default ${DEFAULT-VALUE})")
     int r;
     @Option(names = "--alpha", defaultValue = "16", description = "LoRA alpha (default ${DEFAULT-VALUE})")
@@ -102,7 +108,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!method.equals("lora")) throw new IllegalArgumentException("--method " + method + ": only 'lora' is available so far");
+        MethodConfig mc = MethodConfig.parse(method, methodOptions);
         if ((steps == null) == (epochs == null)) throw new IllegalArgumentException("give exactly one of --steps or --epochs");
         DataFormat fmt = DataFormat.byName(format);
         try (CausalLM model = modelOptions.loadCausalLM(); Tokenizer tok = modelOptions.loadTokenizer()) {
@@ -122,18 +128,20 @@ public final class TrainCommand implements Callable<Integer> {
                 System.err.println("classification: labels " + split.train().labelNames());
             }
             LoraModel lm = new LoraModel(clf != null ? clf : model, seed);
-            lm.add("default", cb.build());
+            Calibration cal = Methods.get(method).needsCalibration()
+                    ? CalibrationBatches.from(model, clf, split.train(), batch, seed, padId) : null;
+            lm.add("default", cb.build(), mc, cal, System.err);
             long trainable = lm.trainableCount("default");
             long total = model.parameters().values().stream().mapToLong(t -> t.numel()).sum();
-            System.err.printf(Locale.ROOT, "LoRA: %d modules, %,d trainable parameters (%.3f%% of %,d)%n",
-                    lm.layers("default").size(), trainable, 100.0 * trainable / total, total);
+            System.err.printf(Locale.ROOT, "%s: %d modules, %,d trainable parameters (%.3f%% of %,d)%n",
+                    method, lm.layers("default").size(), trainable, 100.0 * trainable / total, total);
 
             Batcher batcher = new Batcher(split.train(), Batcher.Options.training(batch, seed, padId));
             int nSteps = steps != null ? steps : (int) Math.ceil(epochs * batcher.batchesPerEpoch() / gradAccum);
             TrainingOptions opt = new TrainingOptions(nSteps, gradAccum, lr, weightDecay, LrSchedule.parse(schedule), warmup,
                     maxGradNorm, evalEvery, saveEvery, 1, patience, maxEvalBatches, seed, resume);
             Files.createDirectories(out);
-            writeArgs(opt, cb.build());
+            writeArgs(opt, lm.config("default"), mc);
             Dataset eval = split.eval() != null && !split.eval().isEmpty() ? split.eval() : null;
             Trainer.Result res = new Trainer(model, lm, "default", batcher, eval, batch, padId, opt, out, System.err).withClassifier(clf).run();
             System.err.printf(Locale.ROOT, "done: %d steps in %.1f s; adapter saved in %s%n", res.steps(), res.seconds(), out);
@@ -144,7 +152,7 @@ public final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void writeArgs(TrainingOptions opt, LoraConfig cfg) throws java.io.IOException {
+    private void writeArgs(TrainingOptions opt, LoraConfig cfg, MethodConfig mc) throws java.io.IOException {
         Map<String, Object> args = new LinkedHashMap<>();
         args.put("model", modelOptions.model.toString());
         args.put("data", data.toString());
@@ -154,6 +162,7 @@ public final class TrainCommand implements Callable<Integer> {
         args.put("batch", batch);
         args.put("seq_len", seqLen);
         args.put("method", method);
+        args.put("method_options", mc.options());
         args.put("training", opt);
         args.put("lora", cfg.toJson());
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve("training_args.json").toFile(), args);

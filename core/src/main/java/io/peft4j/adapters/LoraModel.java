@@ -35,6 +35,9 @@ public final class LoraModel {
     /** PEFT's prefix of every key in adapter_model.safetensors. */
     public static final String PREFIX = "base_model.model.";
     public static final String DEFAULT = "default";
+    /** Keys of the method family's extra tensors (not PEFT's: such adapters also carry {@value MethodConfig#FILE}). */
+    static final String MID_KEY = ".lora_M.weight", GAIN_KEY = ".lora_gain",
+            OFFSET_A_KEY = ".peft4j_base_offset_A", OFFSET_B_KEY = ".peft4j_base_offset_B";
     static final Set<String> OUTPUT_HEADS = Set.of("lm_head", "classifier", "score", "cls.predictions.decoder");
 
     private final Module model;
@@ -43,6 +46,9 @@ public final class LoraModel {
     private final Map<String, Map<String, LoraLayer>> layers = new LinkedHashMap<>();   // adapter -> module -> layer
     private final Map<String, Map<String, Tensor>> extraTrainables = new LinkedHashMap<>(); // biases, modules_to_save
     private final Map<String, Map<String, LoraEmbeddingLayer>> embLayers = new LinkedHashMap<>(); // adapter -> module -> layer
+    private final Map<String, Map<String, AdapterLayer>> otherLayers = new LinkedHashMap<>(); // adapter -> module -> non-LoRA-shaped layer
+    private final Map<String, MethodConfig> methods = new LinkedHashMap<>();             // adapter -> method (absent: plain LoRA)
+    private final Map<String, Map<String, Tensor[]>> offsets = new LinkedHashMap<>();    // adapter -> module -> {A0, B0', W before}
     private final Map<Linear, Deque<Tensor[]>> mergeStack = new HashMap<>();             // pre-merge {weight, bias}
     private final Map<Embedding, Tensor> embMergeStack = new HashMap<>();                // pre-merge embedding weight
     private final List<String> merged = new ArrayList<>();
@@ -98,6 +104,92 @@ public final class LoraModel {
     }
 
     /**
+     * Injects a new adapter built by {@code method} (see {@link Methods}); plain "lora" is {@link #add(String, LoraConfig)}.
+     * Data-driven methods run their calibration passes over {@code calibration} (may be null for the others),
+     * printing progress to {@code log} (may be null).
+     */
+    public Map<String, LoraLayer> add(String adapter, LoraConfig config, MethodConfig method, Calibration calibration, java.io.PrintStream log) {
+        if (method == null || method.method().equals("lora")) return add(adapter, config);
+        if (configs.containsKey(adapter)) throw new IllegalArgumentException("adapter '" + adapter + "' already exists");
+        if (!merged.isEmpty()) throw new IllegalStateException("unmerge adapters " + merged + " before adding another");
+        if (config.useDora()) throw new IllegalArgumentException("method " + method.method() + " does not combine with DoRA");
+        if (!config.initLoraWeights().equals("true"))
+            throw new IllegalArgumentException("method " + method.method() + " sets its own initialisation; init_lora_weights must stay 'true', got '" + config.initLoraWeights() + "'");
+        Map<String, Linear> linears = model.linears();
+        List<String> names = TargetMatcher.select(config, linears.keySet(), OUTPUT_HEADS);
+        if (names.isEmpty()) throw new IllegalArgumentException(noMatchMessage(config, linears.keySet()));
+        Map<String, Linear> targets = new LinkedHashMap<>();
+        for (String n : names) targets.put(n, linears.get(n));
+        Map<String, Tensor[]> offs = new LinkedHashMap<>();
+        boolean wasTraining = runtime.training();
+        runtime.training(false);                       // calibration passes run without dropout
+        AdapterMethod.Initialised init;
+        try {
+            init = Methods.get(method.method()).initialise(new MethodContext(adapter, model, config, method, targets, runtime,
+                    new SplittableRandom(runtime.seed() ^ adapter.hashCode()), calibration, log, offs));
+        } catch (RuntimeException e) {
+            for (Map.Entry<String, Tensor[]> o : offs.entrySet()) targets.get(o.getKey()).setWeight(o.getValue()[2]);
+            throw e;
+        } finally {
+            runtime.training(wasTraining);
+        }
+        methods.put(adapter, method);
+        offsets.put(adapter, offs);
+        embLayers.put(adapter, new LinkedHashMap<>());
+        attachOthers(adapter, init.otherLayers());
+        register(adapter, init.config(), init.layers());
+        return init.layers();
+    }
+
+    /** The method that built an adapter ("lora" for plain LoRA). */
+    public MethodConfig method(String adapter) {
+        requireAdapter(adapter);
+        return methods.getOrDefault(adapter, new MethodConfig("lora", Map.of()));
+    }
+
+    /** Base-weight offsets a method applied (module -> {A0 [r0, in], B0' [out, r0]}: W was rewritten to W - B0' A0). */
+    public Map<String, Tensor[]> baseOffsets(String adapter) { requireAdapter(adapter); return offsets.getOrDefault(adapter, Map.of()); }
+
+    /** Runs the adapter method's per-step schedule (e.g. LaMDA's freezing) before optimizer step {@code step}. */
+    public void beforeStep(String adapter, int step) {
+        MethodConfig m = methods.get(adapter);
+        if (m != null) Methods.get(m.method()).beforeStep(step, layers.get(adapter), m);
+    }
+
+    /** Runs the adapter method's post-update step (e.g. SoRA's proximal step) after optimizer step {@code step}. */
+    public void afterStep(String adapter, int step, double lr) {
+        MethodConfig m = methods.get(adapter);
+        if (m != null) Methods.get(m.method()).afterStep(step, lr, layers.get(adapter), m);
+    }
+
+    /** The adapter method's figures for this step's metrics row (empty for plain LoRA). */
+    public Map<String, Double> report(String adapter) {
+        requireAdapter(adapter);
+        MethodConfig m = methods.get(adapter);
+        return m == null ? Map.of() : Methods.get(m.method()).report(layers.get(adapter), m);
+    }
+
+    /** The adapter method's own state (per-module rank limits, ...), as saved with the adapter and in checkpoints. */
+    public Map<String, String> methodState(String adapter) {
+        requireAdapter(adapter);
+        MethodConfig m = methods.get(adapter);
+        return m == null ? Map.of() : Methods.get(m.method()).state(layers.get(adapter), m);
+    }
+
+    /** Re-applies a {@link #methodState} (a checkpoint resume: the values themselves come from {@link #restoreValues}). */
+    public void restoreMethodState(String adapter, Map<String, String> state) {
+        requireAdapter(adapter);
+        MethodConfig m = methods.get(adapter);
+        if (m != null) Methods.get(m.method()).restore(state, layers.get(adapter), m);
+    }
+
+    /** Runs the adapter method's gradient transform (e.g. ALLoRA) after the backward pass of step {@code step}, before clipping and the update. */
+    public void beforeUpdate(String adapter, int step) {
+        MethodConfig m = methods.get(adapter);
+        if (m != null) Methods.get(m.method()).beforeUpdate(step, layers.get(adapter), m);
+    }
+
+    /**
      * Adds an adapter with given factors {A [r, in], B [out, r]} per module (adapter combinations); it becomes
      * active. The config's target list must name exactly these modules.
      */
@@ -112,6 +204,30 @@ public final class LoraModel {
         }
         embLayers.put(adapter, new LinkedHashMap<>());
         register(adapter, config, created);
+    }
+
+    private void attachOthers(String adapter, Map<String, AdapterLayer> others) {
+        Map<String, AdapterLayer> copy = new LinkedHashMap<>(others);
+        for (AdapterLayer l : copy.values()) {
+            for (String suffix : l.tensors().keySet())
+                if (suffix.equals("weight") || suffix.equals("bias") || suffix.contains("."))
+                    throw new IllegalStateException(l.base().name() + ": adapter tensor suffix '" + suffix + "' must be dot-free and not weight/bias");
+            l.base().addHook(l);
+        }
+        otherLayers.put(adapter, copy);
+    }
+
+    /** Non-LoRA-shaped layers of one adapter by module name (empty for LoRA-shaped methods). */
+    public Map<String, AdapterLayer> otherLayers(String adapter) { requireAdapter(adapter); return otherLayers.getOrDefault(adapter, Map.of()); }
+
+    /** The sum of the adapter's auxiliary losses from the last forward (routers' load balancing), or null. */
+    public Tensor auxiliaryLoss(String adapter) {
+        Tensor total = null;
+        for (AdapterLayer l : otherLayers.getOrDefault(adapter, Map.of()).values()) {
+            Tensor t = l.auxiliaryLoss();
+            if (t != null) total = total == null ? t : io.peft4j.autograd.TensorOps.add(total, t);
+        }
+        return total;
     }
 
     private void register(String adapter, LoraConfig config, Map<String, LoraLayer> created) {
@@ -198,6 +314,10 @@ public final class LoraModel {
             for (LoraLayer l : e.getValue().values()) l.enabled(on);
             for (LoraEmbeddingLayer l : embLayers.getOrDefault(e.getKey(), Map.of()).values()) l.enabled(on);
         }
+        for (Map.Entry<String, Map<String, AdapterLayer>> e : otherLayers.entrySet()) {
+            boolean on = !disabled && active.contains(e.getKey()) && !merged.contains(e.getKey());
+            for (AdapterLayer l : e.getValue().values()) l.setEnabled(on);
+        }
     }
 
     /** Removes an adapter's layers and config (it must not be merged). */
@@ -206,6 +326,11 @@ public final class LoraModel {
         if (merged.contains(adapter)) throw new IllegalStateException("adapter '" + adapter + "' is merged: unmerge first");
         for (LoraLayer l : layers.get(adapter).values()) l.base().removeHook(l);
         for (LoraEmbeddingLayer l : embLayers.remove(adapter).values()) l.base().removeHook(l);
+        for (AdapterLayer l : otherLayers.getOrDefault(adapter, Map.of()).values()) l.base().removeHook(l);
+        otherLayers.remove(adapter);
+        Map<String, Tensor[]> offs = offsets.remove(adapter);
+        if (offs != null) offs.forEach((m, o) -> model.linears().get(m).setWeight(o[2]));   // undo the base rewrite
+        methods.remove(adapter);
         for (Linear lin : model.linears().values())
             for (LinearHook h : List.copyOf(lin.hooks()))
                 if (h instanceof ModulesToSave m && m.adapter.equals(adapter)) lin.removeHook(h);
@@ -216,18 +341,28 @@ public final class LoraModel {
         refreshEnabled();
     }
 
-    /** Trainable tensors of an adapter by PEFT parameter name (with the adapter name, as PEFT's named_parameters). */
+    /**
+     * Trainable tensors of an adapter by PEFT parameter name (with the adapter name, as PEFT's named_parameters). A
+     * tensor shared by several layers (S2-LoRA) is listed once, under the first name that reaches it, so that an
+     * optimizer updates it once and counts do not double it.
+     */
     public Map<String, Tensor> parameters(String adapter) {
         requireAdapter(adapter);
         Map<String, Tensor> out = new LinkedHashMap<>();
+        Set<Tensor> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         for (Map.Entry<String, LoraLayer> e : layers.get(adapter).entrySet()) {
             String m = PREFIX + e.getKey();
             LoraLayer l = e.getValue();
-            out.put(m + ".lora_A." + adapter + ".weight", l.a);
-            out.put(m + ".lora_B." + adapter + ".weight", l.b);
-            if (l.bBias != null) out.put(m + ".lora_B." + adapter + ".bias", l.bBias);
-            if (l.magnitude != null) out.put(m + ".lora_magnitude_vector." + adapter + ".weight", l.magnitude);
+            putTrainable(out, seen, m + ".lora_A." + adapter + ".weight", l.a);
+            putTrainable(out, seen, m + ".lora_B." + adapter + ".weight", l.b);
+            putTrainable(out, seen, m + ".lora_M." + adapter + ".weight", l.mid);
+            putTrainable(out, seen, m + ".lora_gain." + adapter, l.gain);
+            putTrainable(out, seen, m + ".lora_B." + adapter + ".bias", l.bBias);
+            putTrainable(out, seen, m + ".lora_magnitude_vector." + adapter + ".weight", l.magnitude);
         }
+        for (Map.Entry<String, AdapterLayer> e : otherLayers.getOrDefault(adapter, Map.of()).entrySet())
+            for (Map.Entry<String, Tensor> t : e.getValue().tensors().entrySet())
+                putTrainable(out, seen, PREFIX + e.getKey() + "." + t.getKey() + "." + adapter, t.getValue());
         for (Map.Entry<String, LoraEmbeddingLayer> e : embLayers.get(adapter).entrySet()) {
             out.put(PREFIX + e.getKey() + ".lora_embedding_A." + adapter, e.getValue().a);
             out.put(PREFIX + e.getKey() + ".lora_embedding_B." + adapter, e.getValue().b);
@@ -236,13 +371,18 @@ public final class LoraModel {
         return out;
     }
 
+    private static void putTrainable(Map<String, Tensor> out, Set<Tensor> seen, String key, Tensor t) {
+        if (t != null && t.requiresGrad() && seen.add(t)) out.put(key, t);
+    }
+
     /** Embedding-adapter layers of one adapter by module name. */
     public Map<String, LoraEmbeddingLayer> embeddingLayers(String adapter) { requireAdapter(adapter); return embLayers.get(adapter); }
 
-    /** Number of trainable scalars of an adapter. */
+    /** Number of trainable scalars of an adapter (columns of B frozen by a schedule do not count). */
     public long trainableCount(String adapter) {
         long n = 0;
         for (Tensor t : parameters(adapter).values()) n += t.numel();
+        for (LoraLayer l : layers.get(adapter).values()) n -= l.frozenBEntries();   // B columns a schedule froze
         return n;
     }
 
@@ -259,6 +399,16 @@ public final class LoraModel {
                 mergeStack.computeIfAbsent(lin, k -> new ArrayDeque<>()).push(new Tensor[] {lin.weight(), lin.bias()});
                 lin.setWeight(l.mergedWeight(lin.weight()));
                 lin.setBias(l.mergedBias(lin.bias()));
+            }
+            for (AdapterLayer l : otherLayers.getOrDefault(a, Map.of()).values()) {
+                if (!l.mergeable())
+                    throw new IllegalStateException("adapter '" + a + "' (" + method(a).method() + ") routes per input: it cannot be merged into the weights");
+                Linear lin = l.base();
+                mergeStack.computeIfAbsent(lin, k -> new ArrayDeque<>()).push(new Tensor[] {lin.weight(), lin.bias()});
+                Tensor w = lin.weight().copyToF32();
+                float[] wd = w.data(), dd = l.deltaWeight().data();
+                for (int i = 0; i < wd.length; i++) wd[i] += dd[i];
+                lin.setWeight(w);
             }
             for (LoraEmbeddingLayer l : embLayers.get(a).values()) {
                 Embedding emb = l.base();
@@ -298,6 +448,8 @@ public final class LoraModel {
         for (String a : List.copyOf(configs.keySet())) {
             for (LoraLayer l : layers.get(a).values()) l.base().removeHook(l);
             for (LoraEmbeddingLayer l : embLayers.remove(a).values()) l.base().removeHook(l);
+            Map<String, AdapterLayer> others = otherLayers.remove(a);
+            if (others != null) for (AdapterLayer l : others.values()) l.base().removeHook(l);
             layers.remove(a);
             configs.remove(a);
             extraTrainables.remove(a);
@@ -323,6 +475,22 @@ public final class LoraModel {
             tensors.put(m + ".lora_B.weight", l.b);
             if (l.bBias != null) tensors.put(m + ".lora_B.bias", l.bBias);
             if (l.magnitude != null) tensors.put(m + ".lora_magnitude_vector", l.magnitude);
+            if (l.mid != null) tensors.put(m + MID_KEY, l.mid);
+            if (l.gain != null) tensors.put(m + GAIN_KEY, l.gain);
+            Tensor[] off = offsets.getOrDefault(adapter, Map.of()).get(e.getKey());
+            if (off != null) {
+                tensors.put(m + OFFSET_A_KEY, off[0]);
+                tensors.put(m + OFFSET_B_KEY, off[1]);
+            }
+        }
+        for (Map.Entry<String, AdapterLayer> e : otherLayers.getOrDefault(adapter, Map.of()).entrySet()) {
+            String m = PREFIX + e.getKey();
+            e.getValue().tensors().forEach((suffix, t) -> tensors.put(m + "." + suffix, t));
+            Tensor[] off = offsets.getOrDefault(adapter, Map.of()).get(e.getKey());
+            if (off != null) {
+                tensors.put(m + OFFSET_A_KEY, off[0]);
+                tensors.put(m + OFFSET_B_KEY, off[1]);
+            }
         }
         for (Map.Entry<String, LoraEmbeddingLayer> e : embLayers.get(adapter).entrySet()) {
             tensors.put(PREFIX + e.getKey() + ".lora_embedding_A", e.getValue().a);
@@ -356,6 +524,9 @@ public final class LoraModel {
         Files.createDirectories(dir);
         Map<String, Tensor> tensors = savedTensors(adapter);
         Safetensors.write(dir.resolve("adapter_model.safetensors"), tensors, Map.of("format", "pt"));
+        MethodConfig method = methods.get(adapter);
+        if (method != null) method.write(dir, frozenFactors(adapter), methodState(adapter));
+        else Files.deleteIfExists(dir.resolve(MethodConfig.FILE));
         Path cfg = dir.resolve("adapter_config.json");
         Path tmp = Files.createTempFile(dir, ".adapter_config", ".tmp");
         try {
@@ -383,40 +554,82 @@ public final class LoraModel {
         LoraConfig config = LoraConfig.read(cfgFile, warn);
         if (configs.containsKey(adapter)) throw new IllegalArgumentException("adapter '" + adapter + "' already exists");
         Map<String, Linear> linears = model.linears();
-        Map<String, Tensor[]> parts = new LinkedHashMap<>();           // module -> {A, B, Bbias, magnitude}
+        Path methodFile = dir.resolve(MethodConfig.FILE);
+        MethodConfig.Saved method = Files.exists(methodFile) ? MethodConfig.read(methodFile) : null;
+        Map<String, Tensor[]> parts = new LinkedHashMap<>();           // module -> {A, B, Bbias, magnitude, M, gain, A0, B0'}
         Map<String, Tensor> extra = new LinkedHashMap<>();
         Map<String, Tensor[]> embParts = new LinkedHashMap<>();        // module -> {A, B}
+        Map<String, Map<String, Tensor>> generic = new LinkedHashMap<>();   // module -> suffix -> tensor (AdapterLayer)
+        String[] suffixes = {".lora_A.weight", ".lora_B.weight", ".lora_B.bias", ".lora_magnitude_vector", MID_KEY, GAIN_KEY,
+                OFFSET_A_KEY, OFFSET_B_KEY, ".lora_magnitude_vector.weight"};
         try (SafetensorsFile f = Safetensors.open(weights)) {
             for (String key : f.names()) {
                 if (!key.startsWith(PREFIX)) throw new IOException(weights + ": key '" + key + "' lacks PEFT's '" + PREFIX + "' prefix");
                 String k = key.substring(PREFIX.length());
-                int slot;
-                String module;
-                if (k.endsWith(".lora_A.weight")) { slot = 0; module = cut(k, ".lora_A.weight"); }
-                else if (k.endsWith(".lora_B.weight")) { slot = 1; module = cut(k, ".lora_B.weight"); }
-                else if (k.endsWith(".lora_B.bias")) { slot = 2; module = cut(k, ".lora_B.bias"); }
-                else if (k.endsWith(".lora_magnitude_vector")) { slot = 3; module = cut(k, ".lora_magnitude_vector"); }
-                else if (k.endsWith(".lora_magnitude_vector.weight")) { slot = 3; module = cut(k, ".lora_magnitude_vector.weight"); }
-                else if (k.endsWith(".lora_embedding_A") || k.endsWith(".lora_embedding_B")) {
+                int slot = -1;
+                String module = null;
+                for (int i = 0; i < suffixes.length && slot < 0; i++)
+                    if (k.endsWith(suffixes[i])) { slot = i == 8 ? 3 : i; module = cut(k, suffixes[i]); }
+                if (slot >= 4 && method == null)
+                    throw new IOException(weights + ": key '" + key + "' belongs to a peft4j method adapter but " + methodFile + " is missing");
+                if (slot < 0 && (k.endsWith(".lora_embedding_A") || k.endsWith(".lora_embedding_B"))) {
                     String embName = k.substring(0, k.lastIndexOf('.'));
                     if (!model.embeddings().containsKey(embName))
                         throw new IOException(weights + ": key '" + key + "' names embedding '" + embName + "', which this model does not have");
                     embParts.computeIfAbsent(embName, m -> new Tensor[2])[k.endsWith("_A") ? 0 : 1] = f.get(key).copyToF32();
                     continue;
                 }
-                else { extra.put(k, f.get(key).copyToF32()); continue; }
+                int dot = k.lastIndexOf('.');
+                if (slot < 0 && method != null && dot > 0 && linears.containsKey(k.substring(0, dot))
+                        && !k.endsWith(".weight") && !k.endsWith(".bias")) {             // a method's own layer tensor
+                    generic.computeIfAbsent(k.substring(0, dot), m -> new LinkedHashMap<>()).put(k.substring(dot + 1), f.get(key).copyToF32());
+                    continue;
+                }
+                if (slot < 0) { extra.put(k, f.get(key).copyToF32()); continue; }
                 if (!linears.containsKey(module))
                     throw new IOException(weights + ": key '" + key + "' names module '" + module
                             + "', which this model does not have (an adapter for another architecture?)");
-                parts.computeIfAbsent(module, m -> new Tensor[4])[slot] = f.get(key).copyToF32();
+                parts.computeIfAbsent(module, m -> new Tensor[8])[slot] = f.get(key).copyToF32();
             }
         }
         Map<String, LoraLayer> created = new LinkedHashMap<>();
+        Map<String, Tensor[]> offs = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor[]> e : parts.entrySet()) {
             String module = e.getKey();
             Tensor[] p = e.getValue();
+            if (p[0] == null && p[1] == null && generic.containsKey(module)) {     // the base offset of a method's own layer
+                if (p[6] == null || p[7] == null) throw new IOException(weights + ": " + module + " has only one of the two base-offset tensors");
+                offs.put(module, new Tensor[] {p[6], p[7], linears.get(module).weight()});
+                MethodContext.applyOffset(linears.get(module), p[6], p[7]);
+                continue;
+            }
             if (p[0] == null || p[1] == null) throw new IOException(weights + ": module '" + module + "' lacks lora_A or lora_B");
-            created.put(module, LoraInit.fromTensors(adapter, module, linears.get(module), config, runtime, p[0], p[1], p[2], p[3], weights));
+            if (method == null) {
+                created.put(module, LoraInit.fromTensors(adapter, module, linears.get(module), config, runtime, p[0], p[1], p[2], p[3], weights));
+                continue;
+            }
+            Linear lin = linears.get(module);
+            LoraLayer layer = LoraInit.fromTensors(adapter, module, lin, config, runtime, p[0], p[1], p[2], p[3], weights);
+            int r = layer.rank();
+            if (p[4] != null && !(p[4].numel() == r || p[4].numel() == (long) r * r))
+                throw new IOException(weights + ": " + module + MID_KEY + " has " + p[4].numel() + " values; rank " + r + " needs " + r + " or " + r * r);
+            Tensor mid = p[4] == null ? null : (p[4].numel() == r && r != 1 ? p[4].reshape(r) : p[4].reshape(r, r)).requiresGrad(true).name(module + ".lora_M");
+            Tensor gain = p[5] == null ? null : p[5].reshape(1).requiresGrad(true).name(module + ".lora_gain");
+            layer = new LoraLayer(adapter, lin, runtime, r, layer.scaling(), (float) config.loraDropout(), layer.a, layer.b, mid, gain, layer.bBias, layer.magnitude);
+            if ((p[6] == null) != (p[7] == null)) throw new IOException(weights + ": " + module + " has only one of the two base-offset tensors");
+            if (p[6] != null) {
+                if (p[6].dim(-1) != lin.inFeatures() || p[7].dim(0) != lin.outFeatures() || p[7].dim(1) != p[6].dim(0))
+                    throw new IOException(weights + ": " + module + " base-offset tensors do not fit the layer");
+                offs.put(module, new Tensor[] {p[6], p[7], lin.weight()});
+                MethodContext.applyOffset(lin, p[6], p[7]);
+            }
+            for (String factor : method.frozenFactors()) layer.setTrainable(factor, false);
+            created.put(module, layer);
+        }
+        if (method != null) {
+            methods.put(adapter, method.config());
+            offsets.put(adapter, offs);
+            Methods.get(method.config().method()).restore(method.state(), created, method.config());
         }
         Map<String, LoraEmbeddingLayer> emb = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor[]> e : embParts.entrySet()) {
@@ -424,9 +637,26 @@ public final class LoraModel {
             if (p[0] == null || p[1] == null) throw new IOException(weights + ": embedding '" + e.getKey() + "' lacks lora_embedding_A or _B");
             emb.put(e.getKey(), LoraInit.embeddingFromTensors(adapter, e.getKey(), model.embeddings().get(e.getKey()), config, p[0], p[1], weights));
         }
-        if (created.isEmpty() && emb.isEmpty()) throw new IOException(weights + ": no LoRA tensors found");
+        Map<String, AdapterLayer> others = new LinkedHashMap<>();
+        if (!generic.isEmpty()) {
+            Map<String, Linear> targets = new LinkedHashMap<>();
+            for (String m : generic.keySet()) targets.put(m, linears.get(m));
+            MethodContext ctx = new MethodContext(adapter, model, config, method.config(), targets, runtime,
+                    new SplittableRandom(runtime.seed() ^ adapter.hashCode()), null, null, new LinkedHashMap<>());
+            AdapterMethod am = Methods.get(method.config().method());
+            for (Map.Entry<String, Map<String, Tensor>> e : generic.entrySet()) {
+                try {
+                    others.put(e.getKey(), am.restoreLayer(ctx, e.getKey(), e.getValue()));
+                } catch (IllegalArgumentException | UnsupportedOperationException ex) {
+                    throw new IOException(weights + ": module " + e.getKey() + ": " + ex.getMessage(), ex);
+                }
+            }
+        }
+        if (created.isEmpty() && emb.isEmpty() && others.isEmpty()) throw new IOException(weights + ": no LoRA tensors found");
         embLayers.put(adapter, emb);
+        attachOthers(adapter, others);
         register(adapter, config, created);
+        if (method != null) Methods.get(method.config().method()).afterLoad(created, method.config());
         // base-model tensors saved with the adapter (trainable biases, modules_to_save) overwrite the fresh copies
         Map<String, Tensor> extraHere = extraTrainables.get(adapter);
         for (Map.Entry<String, Tensor> e : extra.entrySet()) {
@@ -436,6 +666,176 @@ public final class LoraModel {
             System.arraycopy(e.getValue().toFloatArray(), 0, target.data(), target.dataOffset(), (int) target.numel());
         }
         return config;
+    }
+
+    /** The factors (A, B, M, gain) that no layer of the adapter trains. */
+    List<String> frozenFactors(String adapter) {
+        List<String> frozen = new ArrayList<>();
+        String[] names = {"A", "B", "M", "gain"};
+        for (int i = 0; i < names.length; i++) {
+            boolean any = false, allFrozen = true;
+            for (LoraLayer l : layers.get(adapter).values()) {
+                Tensor t = new Tensor[] {l.a, l.b, l.mid, l.gain}[i];
+                if (t == null) continue;
+                any = true;
+                if (t.requiresGrad()) allFrozen = false;
+            }
+            if (any && allFrozen) frozen.add(names[i]);
+        }
+        return frozen;
+    }
+
+    /**
+     * The adapter as a plain PEFT LoRA for the unchanged base: each module's middle factor and gain folded into B, its
+     * scaling into B too (alpha = r), and any base rewrite undone by PEFT's trick of appending the initial factors
+     * with a minus sign ({@code [B, -B0'] [A; A0]}, rank r + r0). Returns the config and PEFT-named tensors.
+     * Ranks beyond a layer's {@link LoraLayer#rankLimit() rank limit} are left out; ranks whose gate is exactly
+     * zero too when the adapter's method {@link AdapterMethod#prunesZeroGates() prunes zero gates} (SoRA). A module
+     * whose update is zero by construction (zero gain or middle factor, or zero A) is left out, and the exported
+     * {@code target_modules} then names exactly the modules kept.
+     */
+    public PlainExport exportPlainLora(String adapter) {
+        MethodConfig m = methods.get(adapter);
+        return exportPlainLora(adapter, m != null && Methods.get(m.method()).prunesZeroGates());
+    }
+
+    /**
+     * {@link #exportPlainLora(String)}, choosing whether ranks whose diagonal middle factor (gate) is exactly zero are
+     * dropped: they contribute nothing, so the smaller export gives identical outputs (SoRA's pruning, usable with any
+     * gated adapter).
+     */
+    public PlainExport exportPlainLora(String adapter, boolean pruneZeroGates) {
+        LoraConfig c = requireAdapter(adapter);
+        if (c.useDora()) throw new IllegalArgumentException("adapter '" + adapter + "' uses DoRA: it is not a plain LoRA");
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        Map<String, Integer> ranks = new LinkedHashMap<>();
+        Map<String, Tensor[]> offs = offsets.getOrDefault(adapter, Map.of());
+        List<String> exported = new ArrayList<>();
+        for (Map.Entry<String, LoraLayer> e : layers.get(adapter).entrySet()) {
+            String module = e.getKey();
+            LoraLayer l = e.getValue();
+            Tensor[] off = offs.get(module);
+            // a module whose update is structurally zero (zero gain: DiffoRA's dropped modules; zero A: GS-LoRA's
+            // zeroed groups) is left out: PEFT loads no layer for it, the outputs are the same
+            if (off == null && l.bBias == null && updateIsZero(l)) continue;
+            exported.add(module);
+            Tensor eb = l.effectiveB();                     // [out, r]
+            float[] ebd = eb.data();
+            for (int i = 0; i < ebd.length; i++) ebd[i] *= l.scaling();
+            Tensor a = l.a.copyToF32(), b = eb;
+            int[] keep = contributingRanks(l, pruneZeroGates);
+            if (keep.length < l.rank()) { a = rows(a, keep); b = columns(b, keep); }
+            if (off != null) {
+                a = io.peft4j.autograd.TensorOps.concat(List.of(a, off[0]), 0);
+                Tensor negB0 = off[1].copyToF32();
+                float[] nd = negB0.data();
+                for (int i = 0; i < nd.length; i++) nd[i] = -nd[i];
+                b = io.peft4j.autograd.TensorOps.concat(List.of(b, negB0), 1);
+            }
+            ranks.put(module, a.dim(0));
+            tensors.put(PREFIX + module + ".lora_A.weight", a);
+            tensors.put(PREFIX + module + ".lora_B.weight", b);
+            if (l.bBias != null) {
+                float[] bb = l.bBias.toFloatArray();
+                for (int i = 0; i < bb.length; i++) bb[i] *= l.scaling();
+                tensors.put(PREFIX + module + ".lora_B.bias", Tensor.of(bb, bb.length));
+            }
+        }
+        Map<String, AdapterLayer> others = otherLayers.getOrDefault(adapter, Map.of());
+        for (Map.Entry<String, AdapterLayer> e : others.entrySet()) {
+            Tensor[] f = e.getValue().mergeable() ? e.getValue().lowRankFactors() : null;
+            if (f == null)
+                throw new IllegalArgumentException("adapter '" + adapter + "' (" + method(adapter).method() + ") has no exact plain-LoRA form "
+                        + "(module " + e.getKey() + "): keep it in its own format, or merge it into the base");
+            Tensor a = f[0].copyToF32(), b = f[1].copyToF32();
+            Tensor[] off = offs.get(e.getKey());
+            if (off != null) {
+                Tensor negB0 = off[1].copyToF32();
+                float[] nd = negB0.data();
+                for (int i = 0; i < nd.length; i++) nd[i] = -nd[i];
+                a = io.peft4j.autograd.TensorOps.concat(List.of(a, off[0]), 0);
+                b = io.peft4j.autograd.TensorOps.concat(List.of(b, negB0), 1);
+            }
+            exported.add(e.getKey());
+            ranks.put(e.getKey(), a.dim(0));
+            tensors.put(PREFIX + e.getKey() + ".lora_A.weight", a);
+            tensors.put(PREFIX + e.getKey() + ".lora_B.weight", b);
+        }
+        for (Map.Entry<String, LoraEmbeddingLayer> e : embLayers.get(adapter).entrySet()) {
+            tensors.put(PREFIX + e.getKey() + ".lora_embedding_A", e.getValue().a);
+            tensors.put(PREFIX + e.getKey() + ".lora_embedding_B", e.getValue().b);
+        }
+        extraTrainables.get(adapter).forEach((k, v) -> tensors.put(PREFIX + k, v));
+        // scaling is folded into B: alpha = rank everywhere (rank_pattern / alpha_pattern by exact module name when ranks differ)
+        int common = ranks.values().stream().mapToInt(Integer::intValue).max().orElse(c.r());
+        LoraConfig.Builder b = c.toBuilder().clearRankPattern().r(common).alpha(common).rslora(false).init("true");
+        for (Map.Entry<String, Integer> e : ranks.entrySet())
+            if (e.getValue() != common) b.rankPattern(e.getKey(), e.getValue()).alphaPattern(e.getKey(), e.getValue());
+        if (exported.size() < layers.get(adapter).size() + others.size() || !others.isEmpty()) {
+            if (exported.isEmpty() && embLayers.get(adapter).isEmpty())
+                throw new IllegalStateException("adapter '" + adapter + "' contributes nothing: every module's update is exactly zero");
+            b.targets(exported);                        // exactly the modules left, so PEFT creates no others
+        }
+        if (!embLayers.get(adapter).isEmpty())
+            throw new IllegalArgumentException("adapter '" + adapter + "' has embedding LoRA layers: export it as saved instead");
+        return new PlainExport(b.build(), tensors);
+    }
+
+    /** A plain PEFT LoRA: its config and its tensors under PEFT's saved key names. */
+    public record PlainExport(LoraConfig config, Map<String, Tensor> tensors) {
+        /** Writes adapter_config.json and adapter_model.safetensors into {@code dir} (atomically each). */
+        public void save(Path dir) throws IOException {
+            Files.createDirectories(dir);
+            Safetensors.write(dir.resolve("adapter_model.safetensors"), tensors, Map.of("format", "pt"));
+            Files.deleteIfExists(dir.resolve(MethodConfig.FILE));
+            Path tmp = Files.createTempFile(dir, ".adapter_config", ".tmp");
+            try {
+                Files.writeString(tmp, config.toJsonString() + "\n", StandardCharsets.UTF_8);
+                Files.move(tmp, dir.resolve("adapter_config.json"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        }
+    }
+
+    /** True if a layer's update is zero by construction: its effective middle factor g·M is zero, or A is. */
+    static boolean updateIsZero(LoraLayer l) {
+        boolean midZero = true;
+        for (float v : l.effectiveMid().data()) if (v != 0f) { midZero = false; break; }
+        if (midZero) return true;
+        int in = l.a.dim(1);
+        float[] ad = l.a.contiguous().toFloatArray();
+        for (int i = 0; i < l.rankLimit() * in; i++) if (ad[i] != 0f) return false;
+        return true;
+    }
+
+    /**
+     * The ranks of a layer that can contribute: those below its rank limit and, when {@code pruneZeroGates}, whose
+     * diagonal middle factor is not exactly zero. Never empty (a PEFT LoRA needs rank >= 1: an all-pruned layer keeps
+     * rank 0, whose effective column of B is then zero).
+     */
+    static int[] contributingRanks(LoraLayer l, boolean pruneZeroGates) {
+        float[] gate = pruneZeroGates && l.mid != null && l.mid.rank() == 1 ? l.mid.toFloatArray() : null;
+        int[] keep = new int[l.rank()];
+        int n = 0;
+        for (int j = 0; j < l.rankLimit(); j++) if (gate == null || gate[j] != 0f) keep[n++] = j;
+        return n == 0 ? new int[] {0} : java.util.Arrays.copyOf(keep, n);
+    }
+
+    /** Rows {@code idx} of an [r, in] matrix. */
+    private static Tensor rows(Tensor t, int[] idx) {
+        int cols = t.dim(1);
+        float[] src = t.contiguous().toFloatArray(), d = new float[idx.length * cols];
+        for (int i = 0; i < idx.length; i++) System.arraycopy(src, idx[i] * cols, d, i * cols, cols);
+        return Tensor.of(d, idx.length, cols);
+    }
+
+    /** Columns {@code idx} of an [out, r] matrix. */
+    private static Tensor columns(Tensor t, int[] idx) {
+        int rowsN = t.dim(0), cols = t.dim(1);
+        float[] src = t.contiguous().toFloatArray(), d = new float[rowsN * idx.length];
+        for (int o = 0; o < rowsN; o++) for (int j = 0; j < idx.length; j++) d[o * idx.length + j] = src[o * cols + idx[j]];
+        return Tensor.of(d, rowsN, idx.length);
     }
 
     private static String cut(String s, String suffix) { return s.substring(0, s.length() - suffix.length()); }

@@ -179,6 +179,8 @@ public final class Batcher {
         int[] ids = new int[b * len], labels = new int[b * len], lengths = new int[b];
         int[] cls = classification ? new int[b] : null;
         float[] w = weighted ? new float[b] : null;
+        int[] tags = null;                                  // [b * len] modality per position, only when some row has them
+        for (Example e : rows) if (e.modalities() != null) { tags = new int[b * len]; break; }
         Arrays.fill(ids, opt.padId());
         Arrays.fill(labels, Example.IGNORE);
         for (int r = 0; r < b; r++) {
@@ -188,7 +190,8 @@ public final class Batcher {
             lengths[r] = e.length();
             if (cls != null) cls[r] = e.classLabel();
             if (w != null) w[r] = e.weight();
+            if (tags != null && e.modalities() != null) System.arraycopy(e.modalities(), 0, tags, r * len, e.length());
         }
-        return new Batch(ids, labels, b, len, cls, w, lengths);
+        return new Batch(ids, labels, b, len, cls, w, lengths, tags);
     }
 }

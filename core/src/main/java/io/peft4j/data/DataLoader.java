@@ -21,7 +21,11 @@ import java.util.regex.Pattern;
  *       {@code seqLen + 1} tokens with stride {@code seqLen} (inputs {@code w[0..L)}, targets {@code w[1..L]}), so
  *       every token but the first is a target exactly once and a stream of N tokens gives {@code floor((N-1)/L)}
  *       windows. The last partial window is DROPPED (counted in the report) unless {@code padLastWindow}.
- *       Without packing, each document is one example truncated to {@code seqLen + 1} tokens.</li>
+ *       Without packing, each document is one example truncated to {@code seqLen + 1} tokens. A row without the
+ *       text field but with {@code "segments": [{"text": "...", "modality": 0 | 1 | "text" | "image"}, ...]} is a
+ *       mixed-modality document: each segment is encoded on its own (as LLaVA splits a prompt around its image
+ *       tokens) and its tokens carry the segment's modality tag (0 = language, 1 = vision; BOS and EOS are 0), kept
+ *       through packing into {@link Example#modalities()} and the batches' tags (for MM-LoRA).</li>
  *   <li>COMPLETION: the text {@code promptTemplate(prompt) + completion} is encoded with offsets; tokens that overlap
  *       the completion's characters, and the EOS appended after it, are targets. Truncated to {@code seqLen}.</li>
  *   <li>CHAT: the messages are rendered with a {@link ChatTemplate}; tokens overlapping the assistant spans (content
@@ -37,6 +41,8 @@ public final class DataLoader {
     private DataLoader() {}
 
     private static final int MAX_CLASSES = 100_000;
+    /** The TEXT row field holding a mixed-modality document as {text, modality} segments. */
+    static final String SEGMENTS = "segments";
     private static final Pattern INTEGER = Pattern.compile("[-+]?\\d{1,9}");
 
     /** Loads {@code file}; for classification the label names come from the config or the data. */
@@ -157,7 +163,10 @@ public final class DataLoader {
          * Adds the example for token sequence {@code seq} where {@code target[i]} says whether {@code seq[i]} is
          * learned: inputs {@code seq[0..m-1)}, labels shifted by one, cut to {@code seqLen + 1} tokens.
          */
-        void addShifted(int[] seq, boolean[] target, float weight) {
+        void addShifted(int[] seq, boolean[] target, float weight) { addShifted(seq, target, weight, null); }
+
+        /** As {@link #addShifted(int[], boolean[], float)}, with the modality tag of each token of {@code seq} (or null). */
+        void addShifted(int[] seq, boolean[] target, float weight, int[] modalities) {
             int m = Math.min(seq.length, cfg.seqLen() + 1);
             if (seq.length > m) truncated++;
             if (m < 2) { noTarget++; return; }
@@ -170,7 +179,7 @@ public final class DataLoader {
                 any |= learn;
             }
             if (!any) { noTarget++; return; }
-            out.add(new Example(ids, labels, -1, weight));
+            out.add(new Example(ids, labels, -1, weight, modalities == null ? null : Arrays.copyOf(modalities, m - 1)));
         }
     }
 
@@ -179,6 +188,7 @@ public final class DataLoader {
         private final String field;
         private final boolean bos;
         private int[] stream = new int[1 << 16]; // [streamLen] concatenated documents
+        private int[] modStream;                 // [stream.length] modality of each stream token, from the first segmented document on
         private int streamLen;
         private float streamWeight = Float.NaN;
 
@@ -190,17 +200,28 @@ public final class DataLoader {
 
         @Override
         void accept(Row row) {
-            String text = row.string(field);
-            float w = weight(row);
-            if (text.isEmpty()) { empty++; return; }
-            int[] ids = tok.encode(text, bos);
+            int[] ids, mods = null;
+            float w;
+            if (!row.has(field) && row.has(SEGMENTS)) {
+                int[][] seg = segments(row, tok, bos);
+                w = weight(row);
+                if (seg == null) { empty++; return; }
+                ids = seg[0];
+                mods = seg[1];
+            } else {
+                String text = row.string(field);
+                w = weight(row);
+                if (text.isEmpty()) { empty++; return; }
+                ids = tok.encode(text, bos);
+            }
             int n = ids.length + (tok.eosId() >= 0 ? 1 : 0);
             int[] doc = Arrays.copyOf(ids, n);
             if (tok.eosId() >= 0) doc[n - 1] = tok.eosId();
+            int[] docMods = mods == null ? null : Arrays.copyOf(mods, n);   // EOS: modality 0
             if (!cfg.packing()) {
                 boolean[] all = new boolean[n];
                 Arrays.fill(all, true);
-                addShifted(doc, all, w);
+                addShifted(doc, all, w, docMods);
                 return;
             }
             // A packed window mixes documents, so per-document weights cannot apply: require them all equal.
@@ -209,8 +230,15 @@ public final class DataLoader {
                 else if (w != streamWeight) throw row.error("packed TEXT data cannot carry per-document weights (this row has "
                         + w + ", earlier rows " + streamWeight + "); turn packing off");
             }
-            if (streamLen + n > stream.length) stream = Arrays.copyOf(stream, Math.max(streamLen + n, stream.length * 2));
+            if (streamLen + n > stream.length) {
+                stream = Arrays.copyOf(stream, Math.max(streamLen + n, stream.length * 2));
+                if (modStream != null) modStream = Arrays.copyOf(modStream, stream.length);
+            }
             System.arraycopy(doc, 0, stream, streamLen, n);
+            if (docMods != null) {
+                if (modStream == null) modStream = new int[stream.length];      // earlier documents: modality 0
+                System.arraycopy(docMods, 0, modStream, streamLen, n);
+            }
             streamLen += n;
         }
 
@@ -227,13 +255,60 @@ public final class DataLoader {
                 else droppedTail = tail;
             }
             stream = null;
+            modStream = null;
             return out;
         }
 
         private Example window(int start, int len, float w) {
             return new Example(Arrays.copyOfRange(stream, start, start + len),
-                    Arrays.copyOfRange(stream, start + 1, start + 1 + len), -1, w);
+                    Arrays.copyOfRange(stream, start + 1, start + 1 + len), -1, w,
+                    modStream == null ? null : Arrays.copyOfRange(modStream, start, start + len));
         }
+    }
+
+    /**
+     * A {@value #SEGMENTS} row as {ids, modalities}: BOS (modality 0) when wanted, then each segment's text encoded on
+     * its own, its tokens tagged with the segment's modality; null when no segment has text.
+     */
+    static int[][] segments(Row row, Tokenizer tok, boolean bos) {
+        JsonNode list = row.get(SEGMENTS);
+        if (!list.isArray())
+            throw row.error("field '" + SEGMENTS + "' is " + Row.describe(list) + ", expected a list of {\"text\", \"modality\"} objects");
+        int[] ids = new int[64], mods = new int[64];
+        int n = 0;
+        boolean any = false;
+        if (bos && tok.bosId() >= 0) ids[n++] = tok.bosId();
+        for (int i = 0; i < list.size(); i++) {
+            if (!(list.get(i) instanceof ObjectNode seg) || !seg.has("text") || !seg.has("modality"))
+                throw row.error("segment " + i + " must be an object with 'text' and 'modality'");
+            JsonNode text = seg.get("text");
+            if (!text.isTextual()) throw row.error("segment " + i + " text is " + Row.describe(text) + ", expected a string");
+            int modality = modality(row, i, seg.get("modality"));
+            if (text.textValue().isEmpty()) continue;
+            int[] enc = tok.encode(text.textValue(), false);
+            if (n + enc.length > ids.length) {
+                ids = Arrays.copyOf(ids, Math.max(n + enc.length, ids.length * 2));
+                mods = Arrays.copyOf(mods, ids.length);
+            }
+            System.arraycopy(enc, 0, ids, n, enc.length);
+            Arrays.fill(mods, n, n + enc.length, modality);
+            n += enc.length;
+            any = true;
+        }
+        return any ? new int[][] {Arrays.copyOf(ids, n), Arrays.copyOf(mods, n)} : null;
+    }
+
+    /** A segment's modality: an integer >= 0, or "text"/"language" (0), "image"/"vision" (1). */
+    private static int modality(Row row, int i, JsonNode m) {
+        if (m.isIntegralNumber() && m.intValue() >= 0 && m.canConvertToInt()) return m.intValue();
+        if (m.isTextual()) {
+            switch (m.textValue().toLowerCase(java.util.Locale.ROOT)) {
+                case "text", "language" -> { return 0; }
+                case "image", "vision" -> { return 1; }
+                default -> { }
+            }
+        }
+        throw row.error("segment " + i + " modality is " + Row.describe(m) + ", expected an integer >= 0 or text/language/image/vision");
     }
 
     /** COMPLETION: prompt + completion, loss on the completion and its EOS. */

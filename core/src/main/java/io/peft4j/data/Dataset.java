@@ -109,7 +109,7 @@ public final class Dataset {
     }
 
     /**
-     * A 64-bit hash of every example's tokens, labels, class and weight, in order: a checkpoint records it so a
+     * A 64-bit hash of every example's tokens, labels, class, weight and modality tags, in order: a checkpoint records it so a
      * resume on different data is caught.
      */
     public long fingerprint() {
@@ -122,6 +122,7 @@ public final class Dataset {
             for (int v : e.labels()) h = mix(h, v);
             h = mix(h, e.classLabel());
             h = mix(h, Float.floatToIntBits(e.weight()));
+            if (e.modalities() != null) for (int v : e.modalities()) h = mix(h, v);   // untagged data keeps its old fingerprint
         }
         if (h == 0) h = 1;
         fingerprint = h;

@@ -11,8 +11,10 @@ import java.util.Arrays;
  * @param labels     next-token targets or IGNORE  // [n]
  * @param classLabel class index, or -1 for language-modelling examples
  * @param weight     loss weight of the whole example (1 unless the data gives one)
+ * @param modalities the modality tag of each input token (0 = language, 1 = vision, ...), or null when the data
+ *                   gives none (every token 0); read by modality-routed adapters (MM-LoRA)  // [n]
  */
-public record Example(int[] ids, int[] labels, int classLabel, float weight) {
+public record Example(int[] ids, int[] labels, int classLabel, float weight, int[] modalities) {
     /** The label value that takes no loss (PyTorch's ignore_index). */
     public static final int IGNORE = -100;
 
@@ -23,7 +25,15 @@ public record Example(int[] ids, int[] labels, int classLabel, float weight) {
         if (ids.length == 0) throw new IllegalArgumentException("an example needs at least one token");
         if (classLabel < -1) throw new IllegalArgumentException("class label " + classLabel + " (expected >= 0, or -1 for none)");
         if (!(weight >= 0) || Float.isInfinite(weight)) throw new IllegalArgumentException("example weight " + weight + " (expected finite >= 0)");
+        if (modalities != null) {
+            if (modalities.length != ids.length)
+                throw new IllegalArgumentException("ids has " + ids.length + " tokens but modalities has " + modalities.length);
+            for (int m : modalities) if (m < 0) throw new IllegalArgumentException("modality tag " + m + " (expected >= 0)");
+        }
     }
+
+    /** An example without modality tags. */
+    public Example(int[] ids, int[] labels, int classLabel, float weight) { this(ids, labels, classLabel, weight, null); }
 
     /** A language-modelling example with weight 1. */
     public Example(int[] ids, int[] labels) { this(ids, labels, -1, 1f); }

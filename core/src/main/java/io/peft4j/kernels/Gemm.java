@@ -20,6 +20,31 @@ import io.peft4j.tensor.Tensor;
 public final class Gemm {
     private Gemm() {}
 
+    private static final ThreadLocal<long[]> COUNTS = ThreadLocal.withInitial(() -> new long[3]);   // {calls, multiply-adds, largest C}
+
+    /**
+     * What the GEMMs called from one thread cost since {@link #resetThreadCounts()}: calls, multiply-adds
+     * ({@code m·n·k} summed) and the largest output ({@code m·n}). For tests and diagnostics (e.g. that a LoRA step
+     * never forms an out x in product); per thread so concurrent callers do not mix.
+     */
+    public record Counts(long calls, long multiplyAdds, long largestOutput) {}
+
+    /** The calling thread's GEMM counts. */
+    public static Counts threadCounts() {
+        long[] c = COUNTS.get();
+        return new Counts(c[0], c[1], c[2]);
+    }
+
+    /** Zeroes the calling thread's GEMM counts. */
+    public static void resetThreadCounts() { java.util.Arrays.fill(COUNTS.get(), 0L); }
+
+    private static void count(long m, long n, long k) {
+        long[] c = COUNTS.get();
+        c[0]++;
+        c[1] += m * n * k;
+        if (m * n > c[2]) c[2] = m * n;
+    }
+
     /** C = A·B (or C += A·B when {@code accumulate}). Shapes: A [m,k], B [k,n], C [m,n]. */
     public static void matmul(Tensor a, Tensor b, Tensor c, boolean accumulate) {
         matmul(a, b, c, accumulate, KernelMode.current());
@@ -31,6 +56,7 @@ public final class Gemm {
         if (bo.rows != ao.cols)
             throw new IllegalArgumentException("Gemm: inner dimensions differ: A " + a.describe() + " · B " + b.describe());
         float[] cd = checkC(c, ao.rows, bo.cols, a, b);
+        count(ao.rows, bo.cols, ao.cols);
         int cOff = c.dataOffset(), ldc = bo.cols;
         if (ao.rows == 0 || bo.cols == 0) return;
         if (ao.cols == 0) {   // an empty sum: C = 0, or C unchanged when accumulating
@@ -68,6 +94,7 @@ public final class Gemm {
         if (b.rows() != ao.cols)
             throw new IllegalArgumentException("Gemm: inner dimensions differ: A " + a.describe() + " · packed B " + b);
         float[] cd = checkC(c, ao.rows, b.cols(), a, null);
+        count(ao.rows, b.cols(), ao.cols);
         if (mode == KernelMode.SCALAR) GemmScalar.multiply(ao, b, cd, c.dataOffset(), b.cols(), accumulate);
         else GemmVector.multiply(ao, b, cd, c.dataOffset(), b.cols(), accumulate);
     }

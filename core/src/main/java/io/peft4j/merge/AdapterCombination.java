@@ -44,7 +44,12 @@ public final class AdapterCombination {
         if (sources.isEmpty() || sources.size() != weights.size())
             throw new IllegalArgumentException("need one weight per adapter: " + sources.size() + " adapters, " + weights.size() + " weights");
         Set<String> modules = new LinkedHashSet<>();
-        for (String s : sources) modules.addAll(lm.layers(s).keySet());
+        for (String s : sources) {
+            if (!lm.baseOffsets(s).isEmpty())
+                throw new IllegalArgumentException("adapter '" + s + "' (" + lm.method(s).method() + ") rewrote the base weights: "
+                        + "export it as a plain LoRA first (peft4j export --format peft-lora)");
+            modules.addAll(lm.layers(s).keySet());
+        }
         Map<String, Tensor[]> factors = new LinkedHashMap<>();       // module -> {A [r, in], B [out, r]}
         int maxRank = 0;
         for (String s : sources) for (LoraLayer l : lm.layers(s).values()) maxRank = Math.max(maxRank, l.rank());
@@ -83,7 +88,7 @@ public final class AdapterCombination {
         for (int p = 0; p < parts.size(); p++) {
             LoraLayer l = parts.get(p);
             float f = (float) (w.get(p) * l.scaling());
-            float[] la = l.loraA().toFloatArray(), lb = l.loraB().toFloatArray();
+            float[] la = l.loraA().toFloatArray(), lb = l.effectiveB().toFloatArray();
             for (int j = 0; j < l.rank(); j++) {
                 for (int i = 0; i < in; i++) a[(row + j) * in + i] = f * la[j * in + i];
                 for (int o = 0; o < out; o++) b[o * r + row + j] = lb[o * l.rank() + j];
@@ -102,7 +107,7 @@ public final class AdapterCombination {
         for (int p = 0; p < parts.size(); p++) {
             LoraLayer l = parts.get(p);
             float fa = (float) (Math.sqrt(w.get(p)) * l.scaling()), fb = (float) Math.sqrt(w.get(p));
-            float[] la = l.loraA().toFloatArray(), lb = l.loraB().toFloatArray();
+            float[] la = l.loraA().toFloatArray(), lb = l.effectiveB().toFloatArray();
             for (int i = 0; i < a.length; i++) a[i] += fa * la[i];
             for (int i = 0; i < b.length; i++) b[i] += fb * lb[i];
         }

@@ -75,6 +75,7 @@ public final class LinePlot {
         for (int si = 0; si < series.size(); si++) {
             Series s = series.get(si);
             g.setColor(PALETTE[si % PALETTE.length]);
+            g.setStroke(stroke(si));
             int px = -1, py = -1;
             for (int i = 0; i < s.x.length; i++) {
                 if (!Double.isFinite(s.y[i])) { px = -1; continue; }
@@ -102,6 +103,14 @@ public final class LinePlot {
         }
     }
 
+    /** Solid lines for the first palette round, then dashed, then dotted: more series than colours stay apart. */
+    private static BasicStroke stroke(int series) {
+        int round = series / PALETTE.length;
+        if (round == 0) return new BasicStroke(1.6f);
+        float[] dash = round == 1 ? new float[] {7f, 4f} : new float[] {2f, 3f};
+        return new BasicStroke(1.6f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, dash, 0f);
+    }
+
     private void drawText(Graphics2D g, int width, int height, int left, int top, int pw, int ph,
                           double x0, double x1, double y0, double y1) {
         g.setColor(Color.BLACK);
@@ -121,7 +130,8 @@ public final class LinePlot {
         int ly = top + 16;
         for (int si = 0; si < series.size(); si++) {
             g.setColor(PALETTE[si % PALETTE.length]);
-            g.fillRect(left + pw - 150, ly - 8, 12, 8);
+            g.setStroke(stroke(si));
+            g.drawLine(left + pw - 156, ly - 4, left + pw - 138, ly - 4);
             g.setColor(Color.BLACK);
             g.drawString(series.get(si).name, left + pw - 132, ly);
             ly += 15;

@@ -50,7 +50,7 @@ public final class AdamW {
         float b1 = (float) beta1, b2 = (float) beta2;
         for (Map.Entry<String, Tensor> e : params.entrySet()) {
             Tensor p = e.getValue();
-            if (p.grad() == null) continue;
+            if (p.grad() == null || !p.requiresGrad()) continue;     // frozen since (a method's schedule): no update
             float[] pd = p.data(), g = p.grad().data();
             int po = p.dataOffset(), n = (int) p.numel();
             float[] mm = m.get(e.getKey()), vv = v.get(e.getKey());
@@ -97,7 +97,7 @@ public final class AdamW {
     public double gradNorm() {
         double s = 0;
         for (Tensor p : params.values()) {
-            if (p.grad() == null) continue;
+            if (p.grad() == null || !p.requiresGrad()) continue;
             for (float g : p.grad().data()) s += (double) g * g;
         }
         return Math.sqrt(s);

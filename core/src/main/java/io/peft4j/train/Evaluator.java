@@ -1,5 +1,6 @@
 package io.peft4j.train;
 
+import io.peft4j.adapters.AdapterRuntime;
 import io.peft4j.autograd.NnOps;
 import io.peft4j.data.Batch;
 import io.peft4j.data.Batcher;
@@ -22,6 +23,14 @@ public final class Evaluator {
 
     /** Evaluates up to {@code maxBatches} batches (0: all) of {@code batchSize} examples, in order. */
     public static Result evaluate(CausalLM model, Dataset data, int batchSize, int padId, int maxBatches) {
+        return evaluate(model, data, batchSize, padId, maxBatches, null);
+    }
+
+    /**
+     * As {@link #evaluate(CausalLM, Dataset, int, int, int)}, handing each batch's per-token modality tags to the
+     * adapters' {@code runtime} (may be null) before its forward, as training does.
+     */
+    public static Result evaluate(CausalLM model, Dataset data, int batchSize, int padId, int maxBatches, AdapterRuntime runtime) {
         double sumLoss = 0;
         long tokens = 0, correct = 0;
         int n = 0;
@@ -29,7 +38,13 @@ public final class Evaluator {
             if (maxBatches > 0 && n++ >= maxBatches) break;
             int count = b.targetCount();
             if (count == 0) continue;
-            Tensor logits = model.forward(b.ids(), b.batch(), b.seqLen(), null);
+            Tensor logits;
+            if (runtime != null) runtime.tokenTags(b.tags());
+            try {
+                logits = model.forward(b.ids(), b.batch(), b.seqLen(), null);
+            } finally {
+                if (runtime != null) runtime.tokenTags(null);
+            }
             float loss = NnOps.crossEntropy(logits, b.labels(), Example.IGNORE).getFlat(0);
             sumLoss += (double) loss * count;
             tokens += count;
@@ -42,13 +57,25 @@ public final class Evaluator {
 
     /** Mean cross-entropy and accuracy of a sequence classifier over labelled rows (perplexity = exp(loss)). */
     public static Result evaluateClassification(io.peft4j.models.SequenceClassifier clf, Dataset data, int batchSize, int padId, int maxBatches) {
+        return evaluateClassification(clf, data, batchSize, padId, maxBatches, null);
+    }
+
+    /** As {@link #evaluateClassification(io.peft4j.models.SequenceClassifier, Dataset, int, int, int)}, handing tags to {@code runtime} (may be null). */
+    public static Result evaluateClassification(io.peft4j.models.SequenceClassifier clf, Dataset data, int batchSize, int padId, int maxBatches,
+                                                AdapterRuntime runtime) {
         double sumLoss = 0;
         long rows = 0, correct = 0;
         int n = 0;
         for (Batch b : Batcher.inOrder(data, batchSize, padId)) {
             if (maxBatches > 0 && n++ >= maxBatches) break;
             if (b.classLabels() == null) throw new IllegalArgumentException("classification evaluation needs class labels");
-            Tensor logits = clf.logits(b.ids(), b.batch(), b.seqLen(), b.lengths());
+            Tensor logits;
+            if (runtime != null) runtime.tokenTags(b.tags());
+            try {
+                logits = clf.logits(b.ids(), b.batch(), b.seqLen(), b.lengths());
+            } finally {
+                if (runtime != null) runtime.tokenTags(null);
+            }
             sumLoss += (double) NnOps.crossEntropy(logits, b.classLabels(), Example.IGNORE).getFlat(0) * b.batch();
             rows += b.batch();
             correct += argmaxHits(logits, b.classLabels());

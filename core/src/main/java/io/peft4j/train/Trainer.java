@@ -54,11 +54,14 @@ public final class Trainer {
 
     private final AdamW optimizer;
     private io.peft4j.models.SequenceClassifier classifier;     // null for causal-LM training
+    private final List<StepHook> beforeUpdate = new ArrayList<>(), afterUpdate = new ArrayList<>();
     private final List<double[]> trainCurve = new ArrayList<>();   // {step, loss}
     private final List<double[]> evalCurve = new ArrayList<>();    // {step, eval loss}
     private int step;
     private double bestEval = Double.POSITIVE_INFINITY;
     private int evalsWithoutImprovement;
+    private double tokensPerSecond;
+    private double evalSeconds;            // evaluation time of this run, left out of tokens/s
 
     /** The outcome: steps done, last training loss, last eval (or null), whether early stopping ended it. */
     public record Result(int steps, double lastLoss, Evaluator.Result lastEval, boolean stoppedEarly, double seconds) {}
@@ -79,6 +82,28 @@ public final class Trainer {
     }
 
     public int step() { return step; }
+
+    /** {step, eval loss} for every evaluation so far (step 0 is the base). */
+    public List<double[]> evalCurve() { return List.copyOf(evalCurve); }
+
+    /** {step, training loss} for every step so far. */
+    public List<double[]> trainCurve() { return List.copyOf(trainCurve); }
+
+    /** Training tokens per second of the last {@link #run}. */
+    public double tokensPerSecond() { return tokensPerSecond; }
+
+    /** Something run at a fixed point of every optimizer step {@code step} (0-based) at learning rate {@code lr}. */
+    @FunctionalInterface
+    public interface StepHook { void apply(int step, double lr); }
+
+    /**
+     * Adds a gradient transform run after the backward pass of every step, before clipping and the update (an
+     * optimiser option such as ALLoRA's norm-adaptive gradient scaling applied to any adapter method).
+     */
+    public Trainer withBeforeUpdate(StepHook h) { beforeUpdate.add(h); return this; }
+
+    /** Adds a step run after every optimizer update (e.g. SoRA's proximal step on any gated adapter). */
+    public Trainer withAfterUpdate(StepHook h) { afterUpdate.add(h); return this; }
 
     /** Trains (and evaluates) a sequence classifier on class labels instead of next-token targets. */
     public Trainer withClassifier(io.peft4j.models.SequenceClassifier c) { this.classifier = c; return this; }
@@ -106,30 +131,46 @@ public final class Trainer {
         adapters.train(true);
         while (step < opt.steps()) {
             double lr = opt.lr() * opt.schedule().factor(step, opt.warmupSteps(), opt.steps());
+            adapters.beforeStep(adapter, step);
             optimizer.zeroGrad();
             double stepLoss = 0;
             int stepTokens = 0;
             for (int micro = 0; micro < opt.gradAccum(); micro++) {
                 Batch b = train.next();
+                adapters.runtime().tokenTags(b.tags());                  // per-token modality (MM-LoRA); null when the data has none
                 try (Tape tape = Tape.record()) {
                     Tensor loss = classifier != null
                             ? NnOps.crossEntropy(classifier.logits(b.ids(), b.batch(), b.seqLen(), b.lengths()), b.classLabels(), Example.IGNORE)
                             : NnOps.crossEntropy(model.forward(b.ids(), b.batch(), b.seqLen(), null), b.labels(), Example.IGNORE);
                     stepLoss += loss.getFlat(0) / opt.gradAccum();
+                    Tensor aux = adapters.auxiliaryLoss(adapter);        // e.g. a router's load balancing; trained, not reported as the loss
+                    if (aux != null) loss = TensorOps.add(loss, aux);
                     tape.backward(opt.gradAccum() == 1 ? loss : TensorOps.scale(loss, 1f / opt.gradAccum()));
+                } finally {
+                    adapters.runtime().tokenTags(null);
                 }
                 stepTokens += b.tokenCount();
             }
+            adapters.beforeUpdate(adapter, step);
+            for (StepHook h : beforeUpdate) h.apply(step, lr);
             double gradNorm = opt.maxGradNorm() > 0 ? optimizer.clipGradNorm(opt.maxGradNorm()) : optimizer.gradNorm();
             optimizer.step(lr);
+            adapters.afterStep(adapter, step, lr);
+            for (StepHook h : afterUpdate) h.apply(step, lr);
             step++;
             tokensSeen += stepTokens;
             lastLoss = stepLoss;
             trainCurve.add(new double[] {step, stepLoss});
             double seconds = (System.nanoTime() - t0) / 1e9;
-            double tps = tokensSeen / Math.max(1e-9, seconds);
+            double tps = tokensSeen / Math.max(1e-9, seconds - evalSeconds);
+            tokensPerSecond = tps;
             ObjectNode row = JSON.createObjectNode().put("step", step).put("loss", stepLoss).put("lr", lr)
                     .put("grad_norm", gradNorm).put("tokens_per_s", tps).put("elapsed_s", seconds);
+            Map<String, Double> figures = adapters.report(adapter);      // the method's own (ranks, group norms, ...)
+            if (!figures.isEmpty()) {
+                ObjectNode mo = row.putObject("method");
+                figures.forEach(mo::put);
+            }
             appendMetrics(row);
             if (step % Math.max(1, opt.logEvery()) == 0 || step == opt.steps())
                 progress(step, stepLoss, lr, tps, seconds / (step - startStep) * (opt.steps() - step));
@@ -158,11 +199,13 @@ public final class Trainer {
     /** Evaluates with dropout off and records the result in metrics.jsonl. */
     public Evaluator.Result evaluate() throws IOException {
         boolean was = adapters.runtime().training();
+        long e0 = System.nanoTime();
         adapters.train(false);
         Evaluator.Result r = classifier != null
-                ? Evaluator.evaluateClassification(classifier, eval, evalBatchSize, padId, opt.maxEvalBatches())
-                : Evaluator.evaluate(model, eval, evalBatchSize, padId, opt.maxEvalBatches());
+                ? Evaluator.evaluateClassification(classifier, eval, evalBatchSize, padId, opt.maxEvalBatches(), adapters.runtime())
+                : Evaluator.evaluate(model, eval, evalBatchSize, padId, opt.maxEvalBatches(), adapters.runtime());
         adapters.train(was);
+        evalSeconds += (System.nanoTime() - e0) / 1e9;
         evalCurve.add(new double[] {step, r.loss()});
         appendMetrics(JSON.createObjectNode().put("step", step).put("eval_loss", r.loss())
                 .put("eval_perplexity", r.perplexity()).put("eval_accuracy", r.accuracy()));
@@ -220,6 +263,8 @@ public final class Trainer {
             state.put("dropout_seed", adapters.runtime().seed());
             state.put("dropout_calls", adapters.runtime().calls());
             state.put("best_eval_loss", bestEval);
+            ObjectNode ms = state.putObject("method_state");                 // per-module rank limits, ... (method adapters)
+            adapters.methodState(adapter).forEach(ms::put);
             state.put("evals_without_improvement", evalsWithoutImprovement);
             var curve = state.putArray("train_curve");
             for (double[] p : trainCurve) curve.addArray().add(p[0]).add(p[1]);
@@ -252,6 +297,12 @@ public final class Trainer {
         }
         JsonNode state = JSON.readTree(dir.resolve("trainer_state.json").toFile());
         step = state.get("step").asInt();
+        Map<String, String> methodState = new LinkedHashMap<>();
+        for (var it = state.path("method_state").fields(); it.hasNext(); ) {
+            var e = it.next();
+            methodState.put(e.getKey(), e.getValue().asText());
+        }
+        adapters.restoreMethodState(adapter, methodState);
         adapters.restoreValues(adapter, dir.resolve("adapter_model.safetensors"));
         try (SafetensorsFile f = Safetensors.open(dir.resolve("optimizer.safetensors"))) {
             Map<String, Tensor> st = new LinkedHashMap<>();

@@ -1,0 +1,81 @@
+package io.peft4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.peft4j.adapters.MethodConfig;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** methods, train --method, export and compare through the CLI on stories260K. */
+class MethodCommandsTest {
+    @Test
+    void methodsListsEveryMethodWithItsOptions() {
+        CliRun r = CliRun.of("methods");
+        assertEquals(0, r.code(), r.err());
+        for (String m : List.of("lora", "lora-ga", "eva", "slora", "nlora", "inttune", "loldu", "lora-sb", "lamda", "lamda++"))
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith(m + " ")), m + " listed:\n" + r.out());
+        assertFalse(r.out().contains("in progress"), r.out());
+    }
+
+    @Test
+    void trainAMethodThenExportItAsAPlainLoraWithTheSameLogits(@TempDir Path tmp) throws Exception {
+        Path dir = CliRun.asset("models/stories260K");
+        Path data = tmp.resolve("shakespeare.txt");
+        Files.writeString(data, Files.readString(CliRun.asset("datasets/tinyshakespeare/input.txt")).substring(0, 30_000));
+        String model = dir.resolve("stories260K.bin").toString(), tok = dir.resolve("tok512.bin").toString();
+        Path run = tmp.resolve("run");
+        CliRun train = CliRun.of("train", "--model", model, "--tokenizer", tok, "--data", data.toString(), "--format", "text",
+                "--method", "lora-ga", "--opt", "batches=2", "--targets", "q_proj,v_proj,down_proj", "--r", "4", "--steps", "4",
+                "--lr", "3e-3", "--batch", "4", "--seq-len", "64", "--out", run.toString());
+        assertEquals(0, train.code(), train.err());
+        assertTrue(train.err().contains("calibration"), "calibration progress shown:\n" + train.err());
+        assertTrue(Files.exists(run.resolve(MethodConfig.FILE)));
+        JsonNode args = new ObjectMapper().readTree(run.resolve("training_args.json").toFile());
+        assertEquals("lora-ga", args.get("method").asText());
+        assertEquals("2", args.get("method_options").get("batches").asText());
+
+        Path plain = tmp.resolve("plain");
+        CliRun export = CliRun.of("export", "--model", model, "--adapter", run.toString(), "--format", "peft-lora", "--out", plain.toString());
+        assertEquals(0, export.code(), export.err());
+        assertFalse(Files.exists(plain.resolve(MethodConfig.FILE)));
+        Path a = tmp.resolve("a.safetensors"), b = tmp.resolve("b.safetensors");
+        assertEquals(0, CliRun.of("forward", "--model", model, "--tokenizer", tok, "--adapter", run.toString(), "--prompt", "Once upon a time", "--out", a.toString()).code());
+        assertEquals(0, CliRun.of("forward", "--model", model, "--tokenizer", tok, "--adapter", plain.toString(), "--prompt", "Once upon a time", "--out", b.toString()).code());
+        float[] la = AdapterCommandsTest.logits(a), lb = AdapterCommandsTest.logits(b);
+        for (int i = 0; i < la.length; i++) assertEquals(la[i], lb[i], 1e-4, "exported plain LoRA == method adapter, logit " + i);
+
+        CliRun bad = CliRun.of("train", "--model", model, "--tokenizer", tok, "--data", data.toString(), "--format", "text",
+                "--method", "eva", "--opt", "nonsense=1", "--steps", "1", "--out", tmp.resolve("bad").toString());
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("nonsense") && bad.err().contains("eva"), bad.err());
+    }
+
+    @Test
+    void compareWritesATableJsonAndPlot(@TempDir Path tmp) throws Exception {
+        Path dir = CliRun.asset("models/stories260K");
+        Path data = tmp.resolve("shakespeare.txt");
+        Files.writeString(data, Files.readString(CliRun.asset("datasets/tinyshakespeare/input.txt")).substring(0, 30_000));
+        Path out = tmp.resolve("cmp");
+        CliRun r = CliRun.of("compare", "--model", dir.resolve("stories260K.bin").toString(), "--tokenizer", dir.resolve("tok512.bin").toString(),
+                "--data", data.toString(), "--methods", "lora,inttune", "--steps", "4", "--seeds", "2", "--r", "4",
+                "--seq-len", "64", "--lr", "3e-3", "--eval-every", "2", "--max-eval-batches", "2", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        for (String f : List.of("comparison.md", "comparison.json", "comparison.png")) assertTrue(Files.exists(out.resolve(f)), f);
+        JsonNode json = new ObjectMapper().readTree(out.resolve("comparison.json").toFile());
+        assertEquals(2, json.get("methods").size());
+        for (JsonNode m : json.get("methods")) {
+            assertEquals(3, m.get("eval_loss").size(), "steps 0, 2, 4");
+            assertEquals(2, m.get("runs").size(), "two seeds");
+            assertTrue(m.get("trainable").asLong() > 0);
+        }
+        assertTrue(json.get("methods").get(0).get("trainable").asLong() > json.get("methods").get(1).get("trainable").asLong(),
+                "IntTune trains only r x r cores");
+        assertTrue(r.out().contains("| lora |") && r.out().contains("| inttune |"), r.out());
+    }
+}
