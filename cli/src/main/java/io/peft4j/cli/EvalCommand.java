@@ -1,6 +1,7 @@
 package io.peft4j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.peft4j.adapters.LoraModel;
 import io.peft4j.data.DataConfig;
 import io.peft4j.data.DataFormat;
 import io.peft4j.data.DataLoader;
@@ -54,11 +55,13 @@ public final class EvalCommand implements Callable<Integer> {
             if (fmt == DataFormat.CLASSIFICATION) {
                 // the adapter's modules_to_save copy of `score` replaces this fresh head
                 SequenceClassifier clf = new SequenceClassifier(model, ds.numClasses(), 0);
-                if (adapterOptions.apply(clf) == null) System.err.println("warning: no --adapter: the classification head is untrained");
-                r = Evaluator.evaluateClassification(clf, ds, batch, DataLoader.defaultPadId(tok), maxBatches);
+                LoraModel lm = adapterOptions.apply(clf);
+                if (lm == null) System.err.println("warning: no --adapter: the classification head is untrained");
+                r = Evaluator.evaluateClassification(clf, ds, batch, DataLoader.defaultPadId(tok), maxBatches, lm == null ? null : lm.runtime());
             } else {
-                adapterOptions.apply(model);
-                r = Evaluator.evaluate(model, ds, batch, DataLoader.defaultPadId(tok), maxBatches);
+                LoraModel lm = adapterOptions.apply(model);
+                // the runtime carries per-token tags (MM-LoRA's modalities) from the batches to the adapter layers
+                r = Evaluator.evaluate(model, ds, batch, DataLoader.defaultPadId(tok), maxBatches, lm == null ? null : lm.runtime());
             }
             if (json) {
                 Map<String, Object> o = new LinkedHashMap<>();

@@ -746,7 +746,8 @@ public final class LoraModel {
             Tensor[] f = e.getValue().mergeable() ? e.getValue().lowRankFactors() : null;
             if (f == null)
                 throw new IllegalArgumentException("adapter '" + adapter + "' (" + method(adapter).method() + ") has no exact plain-LoRA form "
-                        + "(module " + e.getKey() + "): keep it in its own format, or merge it into the base");
+                        + "(module " + e.getKey() + "): keep it in its own format"
+                        + (e.getValue().mergeable() ? ", or merge it into the base" : " (it routes per input, so it cannot be merged either)"));
             Tensor a = f[0].copyToF32(), b = f[1].copyToF32();
             Tensor[] off = offs.get(e.getKey());
             if (off != null) {

@@ -23,7 +23,9 @@ import java.util.Map;
  * with R [E, in] the router (a bias-free linear layer, trained and saved with the adapter) and E the layer's expert
  * count. As in the authors' code: each expert is a LoRA of the config's rank r and scaling alpha / r, A Kaiming-uniform
  * and B zero (so the model is unchanged at init), the router Kaiming-uniform (U(±1/√in)) and fed the input without
- * dropout, the experts the dropped-out input.
+ * dropout, the experts the dropped-out input (one dropout mask shared by a layer's experts; the authors' code draws
+ * one per expert call, the same distribution per expert). Every expert is computed for every token and weighted by
+ * its gate (exactly 0 off the top-k), which gives the same outputs and gradients as dispatching only the chosen ones.
  *
  * <p>Options:
  * <ul>

@@ -169,7 +169,7 @@ class MolaTest {
         assertTrue(merge.getMessage().contains("routes per input"), merge.getMessage());
         assertArrayEquals(adapted, m.forward(x).toFloatArray(), "a refused merge changes nothing");
         var export = assertThrows(IllegalArgumentException.class, () -> lm.exportPlainLora("default"));
-        assertTrue(export.getMessage().contains("own format"), export.getMessage());
+        assertTrue(export.getMessage().contains("own format") && export.getMessage().contains("cannot be merged"), export.getMessage());
         for (AdapterLayer l : lm.otherLayers("default").values()) {
             assertFalse(l.mergeable());
             assertNull(l.lowRankFactors());
