@@ -15,6 +15,10 @@ public final class AdapterOptions {
     @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT LoRA adapter folder to apply (repeatable: adapters are stacked)")
     List<Path> adapters = new ArrayList<>();
 
+    @Option(names = "--adapter-opt", paramLabel = "KEY=VALUE",
+            description = "replace a saved option of a method adapter when loading it (repeatable), e.g. eval_rank=2 for DyLoRA")
+    List<String> adapterOptions = new ArrayList<>();
+
     /** Loads every adapter (named adapter0, adapter1, ...) and activates them all; null when none was given. */
     LoraModel apply(Module model) {
         if (adapters.isEmpty()) return null;
@@ -23,7 +27,7 @@ public final class AdapterOptions {
         for (int i = 0; i < adapters.size(); i++) {
             String name = "adapter" + i;
             try {
-                lm.load(adapters.get(i), name, w -> System.err.println("warning: " + w));
+                lm.load(adapters.get(i), name, w -> System.err.println("warning: " + w), overrides());
             } catch (IOException e) {
                 throw new UncheckedIOException(e.getMessage(), e);
             }
@@ -32,5 +36,15 @@ public final class AdapterOptions {
         lm.setActive(names.toArray(new String[0]));
         System.err.println("adapters: " + adapters + " (" + lm.targetedModules().size() + " modules)");
         return lm;
+    }
+
+    private java.util.Map<String, String> overrides() {
+        java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+        for (String p : adapterOptions) {
+            int eq = p.indexOf('=');
+            if (eq <= 0) throw new IllegalArgumentException("--adapter-opt '" + p + "' is not KEY=VALUE");
+            m.put(p.substring(0, eq).trim(), p.substring(eq + 1).trim());
+        }
+        return m;
     }
 }

@@ -57,6 +57,31 @@ class MethodCommandsTest {
     }
 
     @Test
+    void aDyLoraAdapterIsServedAtAnyRankThroughAdapterOpt(@TempDir Path tmp) throws Exception {
+        Path dir = CliRun.asset("models/stories260K");
+        Path data = tmp.resolve("shakespeare.txt");
+        Files.writeString(data, Files.readString(CliRun.asset("datasets/tinyshakespeare/input.txt")).substring(0, 30_000));
+        String model = dir.resolve("stories260K.bin").toString(), tok = dir.resolve("tok512.bin").toString();
+        Path run = tmp.resolve("dy");
+        CliRun train = CliRun.of("train", "--model", model, "--tokenizer", tok, "--data", data.toString(), "--format", "text",
+                "--method", "dylora", "--targets", "all-linear", "--r", "4", "--steps", "6", "--lr", "5e-3", "--batch", "4",
+                "--seq-len", "64", "--out", run.toString());
+        assertEquals(0, train.code(), train.err());
+        double[] loss = new double[5];
+        for (int rank = 1; rank <= 4; rank++) {
+            CliRun eval = CliRun.of("eval", "--model", model, "--tokenizer", tok, "--adapter", run.toString(), "--adapter-opt",
+                    "eval_rank=" + rank, "--data", data.toString(), "--format", "text", "--seq-len", "64", "--max-batches", "4", "--json");
+            assertEquals(0, eval.code(), eval.err());
+            loss[rank] = new ObjectMapper().readTree(eval.out().strip().lines().toList().getLast()).get("loss").asDouble();
+        }
+        assertNotEquals(loss[1], loss[4], "rank 1 and rank 4 are different adapters");
+        CliRun bad = CliRun.of("eval", "--model", model, "--tokenizer", tok, "--adapter", run.toString(), "--adapter-opt", "evl_rank=2",
+                "--data", data.toString(), "--format", "text", "--seq-len", "64", "--max-batches", "1");
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("evl_rank") && bad.err().contains("eval_rank"), bad.err());
+    }
+
+    @Test
     void compareWritesATableJsonAndPlot(@TempDir Path tmp) throws Exception {
         Path dir = CliRun.asset("models/stories260K");
         Path data = tmp.resolve("shakespeare.txt");

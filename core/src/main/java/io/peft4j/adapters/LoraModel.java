@@ -543,6 +543,14 @@ public final class LoraModel {
      * here). Unknown config keys are reported to {@code warn}.
      */
     public LoraConfig load(Path dir, String adapter, Consumer<String> warn) throws IOException {
+        return load(dir, adapter, warn, Map.of());
+    }
+
+    /**
+     * As {@link #load(Path, String, Consumer)}, with some of a method adapter's saved options replaced (e.g. DyLoRA's
+     * {@code eval_rank} to serve a smaller rank); an option the method does not have is an error naming its options.
+     */
+    public LoraConfig load(Path dir, String adapter, Consumer<String> warn, Map<String, String> methodOptions) throws IOException {
         Path cfgFile = dir.resolve("adapter_config.json");
         Path weights = dir.resolve("adapter_model.safetensors");
         if (!Files.exists(cfgFile)) throw new IOException(dir + ": no adapter_config.json (is this a PEFT adapter folder?)");
@@ -556,6 +564,12 @@ public final class LoraModel {
         Map<String, Linear> linears = model.linears();
         Path methodFile = dir.resolve(MethodConfig.FILE);
         MethodConfig.Saved method = Files.exists(methodFile) ? MethodConfig.read(methodFile) : null;
+        if (!methodOptions.isEmpty()) {
+            if (method == null) throw new IllegalArgumentException(dir + " is a plain LoRA adapter: it has no method options to set " + methodOptions.keySet());
+            Map<String, String> opts = new LinkedHashMap<>(method.config().options());
+            opts.putAll(methodOptions);
+            method = new MethodConfig.Saved(MethodConfig.of(method.config().method(), opts), method.frozenFactors(), method.state());
+        }
         Map<String, Tensor[]> parts = new LinkedHashMap<>();           // module -> {A, B, Bbias, magnitude, M, gain, A0, B0'}
         Map<String, Tensor> extra = new LinkedHashMap<>();
         Map<String, Tensor[]> embParts = new LinkedHashMap<>();        // module -> {A, B}
