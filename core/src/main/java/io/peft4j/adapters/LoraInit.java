@@ -51,6 +51,12 @@ final class LoraInit {
 
     static LoraLayer fromTensors(String adapter, String module, Linear lin, LoraConfig c, AdapterRuntime runtime,
                                  Tensor a, Tensor b, Tensor bBias, Tensor magnitude, Path file) throws IOException {
+        return fromTensors(adapter, module, lin, c, runtime, a, b, null, null, bBias, magnitude, file);
+    }
+
+    /** A saved layer with a method's middle factor {@code mid} ([r] or [r, r]) and {@code gain} ([1]), either may be null. */
+    static LoraLayer fromTensors(String adapter, String module, Linear lin, LoraConfig c, AdapterRuntime runtime,
+                                 Tensor a, Tensor b, Tensor mid, Tensor gain, Tensor bBias, Tensor magnitude, Path file) throws IOException {
         int in = lin.inFeatures(), out = lin.outFeatures();
         int r = a.dim(0);
         if (a.rank() != 2 || a.dim(1) != in)
@@ -69,7 +75,7 @@ final class LoraInit {
         b.requiresGrad(true).name(module + ".lora_B");
         if (bBias != null) bBias.requiresGrad(true);
         if (magnitude != null) magnitude = magnitude.reshape(out).requiresGrad(true);
-        return new LoraLayer(adapter, lin, runtime, r, (float) c.scalingFor(module), (float) c.loraDropout(), a, b, bBias, magnitude);
+        return new LoraLayer(adapter, lin, runtime, r, (float) c.scalingFor(module), (float) c.loraDropout(), a, b, mid, gain, bBias, magnitude);
     }
 
     /** PEFT's embedding init: A [r, V] zero, B [d, r] ~ N(0, 1) (false: both random); an identity at init. */

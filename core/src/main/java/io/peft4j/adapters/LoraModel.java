@@ -612,9 +612,7 @@ public final class LoraModel {
             String module = e.getKey();
             Tensor[] p = e.getValue();
             if (p[0] == null && p[1] == null && generic.containsKey(module)) {     // the base offset of a method's own layer
-                if (p[6] == null || p[7] == null) throw new IOException(weights + ": " + module + " has only one of the two base-offset tensors");
-                offs.put(module, new Tensor[] {p[6], p[7], linears.get(module).weight()});
-                MethodContext.applyOffset(linears.get(module), p[6], p[7]);
+                applySavedOffset(module, linears.get(module), p[6], p[7], offs, weights);
                 continue;
             }
             if (p[0] == null || p[1] == null) throw new IOException(weights + ": module '" + module + "' lacks lora_A or lora_B");
@@ -623,20 +621,13 @@ public final class LoraModel {
                 continue;
             }
             Linear lin = linears.get(module);
-            LoraLayer layer = LoraInit.fromTensors(adapter, module, lin, config, runtime, p[0], p[1], p[2], p[3], weights);
-            int r = layer.rank();
+            int r = p[0].dim(0);
             if (p[4] != null && !(p[4].numel() == r || p[4].numel() == (long) r * r))
                 throw new IOException(weights + ": " + module + MID_KEY + " has " + p[4].numel() + " values; rank " + r + " needs " + r + " or " + r * r);
             Tensor mid = p[4] == null ? null : (p[4].numel() == r && r != 1 ? p[4].reshape(r) : p[4].reshape(r, r)).requiresGrad(true).name(module + ".lora_M");
             Tensor gain = p[5] == null ? null : p[5].reshape(1).requiresGrad(true).name(module + ".lora_gain");
-            layer = new LoraLayer(adapter, lin, runtime, r, layer.scaling(), (float) config.loraDropout(), layer.a, layer.b, mid, gain, layer.bBias, layer.magnitude);
-            if ((p[6] == null) != (p[7] == null)) throw new IOException(weights + ": " + module + " has only one of the two base-offset tensors");
-            if (p[6] != null) {
-                if (p[6].dim(-1) != lin.inFeatures() || p[7].dim(0) != lin.outFeatures() || p[7].dim(1) != p[6].dim(0))
-                    throw new IOException(weights + ": " + module + " base-offset tensors do not fit the layer");
-                offs.put(module, new Tensor[] {p[6], p[7], lin.weight()});
-                MethodContext.applyOffset(lin, p[6], p[7]);
-            }
+            LoraLayer layer = LoraInit.fromTensors(adapter, module, lin, config, runtime, p[0], p[1], mid, gain, p[2], p[3], weights);
+            if (p[6] != null || p[7] != null) applySavedOffset(module, lin, p[6], p[7], offs, weights);
             for (String factor : method.frozenFactors()) layer.setTrainable(factor, false);
             created.put(module, layer);
         }
@@ -739,13 +730,7 @@ public final class LoraModel {
             Tensor a = l.a.copyToF32(), b = eb;
             int[] keep = contributingRanks(l, pruneZeroGates);
             if (keep.length < l.rank()) { a = rows(a, keep); b = columns(b, keep); }
-            if (off != null) {
-                a = io.peft4j.autograd.TensorOps.concat(List.of(a, off[0]), 0);
-                Tensor negB0 = off[1].copyToF32();
-                float[] nd = negB0.data();
-                for (int i = 0; i < nd.length; i++) nd[i] = -nd[i];
-                b = io.peft4j.autograd.TensorOps.concat(List.of(b, negB0), 1);
-            }
+            if (off != null) { Tensor[] ab = undoBaseRewrite(a, b, off); a = ab[0]; b = ab[1]; }
             ranks.put(module, a.dim(0));
             tensors.put(PREFIX + module + ".lora_A.weight", a);
             tensors.put(PREFIX + module + ".lora_B.weight", b);
@@ -764,13 +749,7 @@ public final class LoraModel {
                         + (e.getValue().mergeable() ? ", or merge it into the base" : " (it routes per input, so it cannot be merged either)"));
             Tensor a = f[0].copyToF32(), b = f[1].copyToF32();
             Tensor[] off = offs.get(e.getKey());
-            if (off != null) {
-                Tensor negB0 = off[1].copyToF32();
-                float[] nd = negB0.data();
-                for (int i = 0; i < nd.length; i++) nd[i] = -nd[i];
-                a = io.peft4j.autograd.TensorOps.concat(List.of(a, off[0]), 0);
-                b = io.peft4j.autograd.TensorOps.concat(List.of(b, negB0), 1);
-            }
+            if (off != null) { Tensor[] ab = undoBaseRewrite(a, b, off); a = ab[0]; b = ab[1]; }
             exported.add(e.getKey());
             ranks.put(e.getKey(), a.dim(0));
             tensors.put(PREFIX + e.getKey() + ".lora_A.weight", a);
@@ -851,6 +830,26 @@ public final class LoraModel {
         float[] src = t.contiguous().toFloatArray(), d = new float[rowsN * idx.length];
         for (int o = 0; o < rowsN; o++) for (int j = 0; j < idx.length; j++) d[o * idx.length + j] = src[o * cols + idx[j]];
         return Tensor.of(d, rowsN, idx.length);
+    }
+
+    /**
+     * PEFT's trick for an adapter trained on a rewritten base {@code W - B0' A0}: on the original W the same model is
+     * {@code [B, -B0'] [A; A0]}, a plain LoRA of rank r + r0. Returns {A [r + r0, in], B [out, r + r0]}.
+     */
+    private static Tensor[] undoBaseRewrite(Tensor a, Tensor b, Tensor[] offset) {
+        Tensor negB0 = offset[1].copyToF32();
+        float[] nd = negB0.data();
+        for (int i = 0; i < nd.length; i++) nd[i] = -nd[i];
+        return new Tensor[] {io.peft4j.autograd.TensorOps.concat(List.of(a, offset[0]), 0), io.peft4j.autograd.TensorOps.concat(List.of(b, negB0), 1)};
+    }
+
+    /** Re-applies a saved base rewrite {@code W - b0 a0} to {@code lin} after checking it fits, and records it. */
+    private static void applySavedOffset(String module, Linear lin, Tensor a0, Tensor b0, Map<String, Tensor[]> offs, Path file) throws IOException {
+        if (a0 == null || b0 == null) throw new IOException(file + ": " + module + " has only one of the two base-offset tensors");
+        if (a0.rank() != 2 || b0.rank() != 2 || a0.dim(1) != lin.inFeatures() || b0.dim(0) != lin.outFeatures() || b0.dim(1) != a0.dim(0))
+            throw new IOException(file + ": " + module + " base-offset tensors do not fit the layer");
+        offs.put(module, new Tensor[] {a0, b0, lin.weight()});
+        MethodContext.applyOffset(lin, a0, b0);
     }
 
     private static String cut(String s, String suffix) { return s.substring(0, s.length() - suffix.length()); }

@@ -72,12 +72,15 @@ public record MethodContext(String adapter, Module model, LoraConfig config, Met
         offsets.put(module, new Tensor[] {a0.copyToF32(), b0.copyToF32(), before});
     }
 
-    static void applyOffset(Linear lin, Tensor a0, Tensor b0) {
+    static void applyOffset(Linear lin, Tensor a0, Tensor b0) { subtractProduct(lin, b0, a0, 1f); }
+
+    /** Replaces the layer's weight by an F32 {@code W - scale · (b a)} (PiSSA/OLoRA's and the methods' base rewrite). */
+    static void subtractProduct(Linear lin, Tensor b, Tensor a, float scale) {
         Tensor w = lin.weight().copyToF32();                 // [out, in]
         Tensor d = Tensor.zeros(lin.outFeatures(), lin.inFeatures());
-        Gemm.matmul(b0, a0, d, false);
+        Gemm.matmul(b, a, d, false);
         float[] wd = w.data(), dd = d.data();
-        for (int i = 0; i < wd.length; i++) wd[i] -= dd[i];
+        for (int i = 0; i < wd.length; i++) wd[i] -= scale * dd[i];
         lin.setWeight(w);
     }
 

@@ -1,6 +1,5 @@
 package io.peft4j.adapters;
 
-import io.peft4j.kernels.Gemm;
 import io.peft4j.linalg.Qr;
 import io.peft4j.linalg.RandomizedSvd;
 import io.peft4j.linalg.Svd;
@@ -55,11 +54,7 @@ final class WeightRewritingInit {
         } else {
             throw new IllegalArgumentException("not a weight-rewriting init: " + kind);
         }
-        Tensor ba = Tensor.zeros(out, in);
-        Gemm.matmul(b, a, ba, false);
-        float[] wd = w.data(), d = ba.data();
-        for (int i = 0; i < wd.length; i++) wd[i] -= scaling * d[i];
-        lin.setWeight(w);
+        MethodContext.subtractProduct(lin, b, a, scaling);
         return new Tensor[] {a, b};
     }
 }
