@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
                 InspectCommand.class,
                 ConvertCommand.class,
                 TrainCommand.class,
+                FederatedCommand.class,
                 EvalCommand.class,
                 MergeCommand.class,
                 ExportCommand.class,
