@@ -44,11 +44,16 @@ public final class EvalCommand implements Callable<Integer> {
     boolean skipBadRows;
     @Option(names = "--json", description = "print one JSON object on the last line of stdout")
     boolean json;
+    @Option(names = "--forget-classes", split = ",", paramLabel = "NAME", description = "report the forgotten classes and the kept ones separately (classification)")
+    java.util.List<String> forgetClasses;
+    @Option(names = "--forget-field", paramLabel = "FIELD", description = "report rows with FIELD true (forgotten) and false (kept) separately")
+    String forgetField;
 
     @Override
     public Integer call() throws Exception {
         DataFormat fmt = DataFormat.byName(format);
         try (CausalLM model = modelOptions.loadCausalLM(); Tokenizer tok = modelOptions.loadTokenizer()) {
+            if (forgetClasses != null || forgetField != null) return forgetReport(model, tok, fmt);
             Dataset ds = DataLoader.load(data, DataConfig.builder(fmt, seqLen).optSkipBadRows(skipBadRows).build(), tok);
             if (lastFraction != null) ds = ds.splitLast(lastFraction).eval();
             Evaluator.Result r;
@@ -76,6 +81,37 @@ public final class EvalCommand implements Callable<Integer> {
                         fmt == DataFormat.CLASSIFICATION ? "rows" : "target tokens");
             }
         }
+        return 0;
+    }
+
+    /** Forgetting's metrics: loss and accuracy on the forgotten and the kept data separately (GS-LoRA). */
+    private int forgetReport(CausalLM model, Tokenizer tok, DataFormat fmt) throws java.io.IOException {
+        if (forgetClasses != null && forgetField != null) throw new IllegalArgumentException("give --forget-classes or --forget-field, not both");
+        DataConfig dc = DataConfig.builder(fmt, seqLen).optSkipBadRows(skipBadRows).build();
+        io.peft4j.unlearn.ForgetSplit split;
+        if (forgetClasses != null) {
+            if (fmt != DataFormat.CLASSIFICATION) throw new IllegalArgumentException("--forget-classes needs --format classification");
+            Dataset ds = DataLoader.load(data, dc, tok);
+            if (lastFraction != null) ds = ds.splitLast(lastFraction).eval();
+            split = io.peft4j.unlearn.ForgetSplit.byClasses(ds, forgetClasses);
+        } else {
+            split = io.peft4j.unlearn.ForgetSplit.byField(data, dc, tok, forgetField);
+            if (lastFraction != null) split = split.splitLast(lastFraction)[1];
+        }
+        SequenceClassifier clf = fmt == DataFormat.CLASSIFICATION ? new SequenceClassifier(model, split.forget().numClasses(), 0) : null;
+        LoraModel lm = adapterOptions.apply(clf != null ? clf : model);
+        if (lm == null && clf != null) System.err.println("warning: no --adapter: the classification head is untrained");
+        io.peft4j.unlearn.ForgetSplit.Scores s = split.evaluate(model, clf, batch, DataLoader.defaultPadId(tok), lm == null ? null : lm.runtime());
+        if (json) {
+            Map<String, Object> o = new LinkedHashMap<>();
+            o.put("forget_loss", s.forget().loss());
+            o.put("forget_accuracy", s.forget().accuracy());
+            o.put("forget_count", s.forget().tokens());
+            o.put("retain_loss", s.retain().loss());
+            o.put("retain_accuracy", s.retain().accuracy());
+            o.put("retain_count", s.retain().tokens());
+            System.out.println(new ObjectMapper().writeValueAsString(o));
+        } else ForgetCommand.print("eval", s, clf != null);
         return 0;
     }
 }

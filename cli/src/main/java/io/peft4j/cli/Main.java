@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
                 ConvertCommand.class,
                 TrainCommand.class,
                 FederatedCommand.class,
+                ForgetCommand.class,
                 EvalCommand.class,
                 MergeCommand.class,
                 ExportCommand.class,

@@ -54,6 +54,7 @@ public final class Trainer {
 
     private final AdamW optimizer;
     private io.peft4j.models.SequenceClassifier classifier;     // null for causal-LM training
+    private Objective objective;                                // null: the default cross-entropy
     private final List<StepHook> beforeUpdate = new ArrayList<>(), afterUpdate = new ArrayList<>();
     private final List<double[]> trainCurve = new ArrayList<>();   // {step, loss}
     private final List<double[]> evalCurve = new ArrayList<>();    // {step, eval loss}
@@ -105,6 +106,21 @@ public final class Trainer {
     /** Adds a step run after every optimizer update (e.g. SoRA's proximal step on any gated adapter). */
     public Trainer withAfterUpdate(StepHook h) { afterUpdate.add(h); return this; }
 
+    /**
+     * A training loss computed in place of the default cross-entropy, one micro-batch at a time, while the tape
+     * records: e.g. a forgetting objective that draws its own second batch ({@code io.peft4j.unlearn}).
+     */
+    public interface Objective {
+        /** The scalar loss to minimise for this micro-batch of the training data. */
+        Tensor loss(Batch batch);
+
+        /** Figures of the last {@link #loss} call (its parts), written under "objective" in metrics.jsonl. */
+        default Map<String, Double> report() { return Map.of(); }
+    }
+
+    /** Replaces the per-batch loss (the adapters' auxiliary loss is still added). */
+    public Trainer withObjective(Objective o) { this.objective = o; return this; }
+
     /** Trains (and evaluates) a sequence classifier on class labels instead of next-token targets. */
     public Trainer withClassifier(io.peft4j.models.SequenceClassifier c) { this.classifier = c; return this; }
 
@@ -139,7 +155,8 @@ public final class Trainer {
                 Batch b = train.next();
                 adapters.runtime().tokenTags(b.tags());                  // per-token modality (MM-LoRA); null when the data has none
                 try (Tape tape = Tape.record()) {
-                    Tensor loss = classifier != null
+                    Tensor loss = objective != null ? objective.loss(b)
+                            : classifier != null
                             ? NnOps.crossEntropy(classifier.logits(b.ids(), b.batch(), b.seqLen(), b.lengths()), b.classLabels(), Example.IGNORE)
                             : NnOps.crossEntropy(model.forward(b.ids(), b.batch(), b.seqLen(), null), b.labels(), Example.IGNORE);
                     stepLoss += loss.getFlat(0) / opt.gradAccum();
@@ -170,6 +187,10 @@ public final class Trainer {
             if (!figures.isEmpty()) {
                 ObjectNode mo = row.putObject("method");
                 figures.forEach(mo::put);
+            }
+            if (objective != null && !objective.report().isEmpty()) {
+                ObjectNode oo = row.putObject("objective");
+                objective.report().forEach(oo::put);
             }
             appendMetrics(row);
             if (step % Math.max(1, opt.logEvery()) == 0 || step == opt.steps())

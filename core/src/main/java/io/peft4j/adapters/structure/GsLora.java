@@ -37,11 +37,11 @@ import java.util.Map;
  *   default {@code --alpha}.</li>
  *   <li>A block is the module name up to its first numeric path segment ({@code model.layers.3}); option
  *   {@code grouping=module} makes every targeted module its own group instead.</li>
- *   <li>The forgetting objective itself (a bounded negative cross-entropy on the data to forget plus the usual loss
- *   on the data to keep) is the training loss, not part of the adapter; peft4j's Trainer trains one loss.
- *   GS-LoRA++'s prototype losses (logits pushed away from a forgotten class's prototype, pulled towards a kept
- *   class's) need a classification setup with per-class prototypes and forget/keep class sets that the Trainer does
- *   not have: GS-LoRA++ is not implemented.</li>
+ *   <li>The forgetting objective (GS-LoRA's {@code L_retain + beta · max(0, BND - L_forget)}, and GS-LoRA++'s
+ *   prototype terms) is a training loss, not part of the adapter: {@link io.peft4j.unlearn.ForgettingObjective},
+ *   given to the Trainer by {@code peft4j forget}. Its hyper-parameters are options of this method, so they are
+ *   saved with the adapter ({@code beta}, {@code bnd}, {@code prototype}, {@code proto_*}); a plain
+ *   {@code peft4j train --method gs-lora} has no data to forget and ignores them.</li>
  * </ul>
  * A group that reached zero may grow again if its gradient outweighs the threshold (as the proximal method allows).
  * A zeroed module (A and B exactly zero) contributes nothing and is left out of a plain-LoRA export. Trainable
@@ -52,13 +52,21 @@ public final class GsLora implements AdapterMethod {
 
     @Override public String summary() { return "LoRA with a group-lasso proximal step over per-block LoRA groups: unneeded groups become exactly zero"; }
 
-    @Override public String paper() { return "Continual Forgetting for Pre-trained Vision Models (arXiv 2403.11530); GS-LoRA++: arXiv 2501.09705 (prototype losses not implemented)"; }
+    @Override public String paper() { return "Continual Forgetting for Pre-trained Vision Models (arXiv 2403.11530); GS-LoRA++: arXiv 2501.09705 (forgetting objective and prototype losses: io.peft4j.unlearn)"; }
 
     @Override
     public List<MethodOption> options() {
         return List.of(
                 new MethodOption("lambda", "0.1", "group-lasso strength: after each update a group shrinks by lr·lambda in norm, reaching exactly 0 below it"),
-                new MethodOption("grouping", "block", "block (all LoRAs of one Transformer block form a group, as the paper) | module (one group per module)"));
+                new MethodOption("grouping", "block", "block (all LoRAs of one Transformer block form a group, as the paper) | module (one group per module)"),
+                // the forgetting objective's (peft4j forget; io.peft4j.unlearn.ForgettingObjective)
+                new MethodOption("beta", "0.2", "forgetting: weight of the bounded term max(0, bnd - CE(forget data))"),
+                new MethodOption("bnd", "10", "forgetting: cross-entropy bound of the forgotten data; past it the term and its gradient are 0"),
+                new MethodOption("prototype", "false", "forgetting: add GS-LoRA++'s prototype terms (GS-LoRA++; classification only)"),
+                new MethodOption("proto_forget_weight", "0.01", "GS-LoRA++: weight of max(0, proto_bnd - D(feature, prototype)) on forgotten rows"),
+                new MethodOption("proto_retain_weight", "0.01", "GS-LoRA++: weight of D(feature, prototype) on kept rows"),
+                new MethodOption("proto_bnd", "18", "GS-LoRA++: bound of the forgotten rows' prototype distance"),
+                new MethodOption("proto_distance", "kl", "GS-LoRA++: kl (KL(softmax(prototype) || softmax(feature))) | l2 (mean squared difference)"));
     }
 
     @Override
