@@ -62,32 +62,47 @@ final class GemmVector {
         return pm;
     }
 
+    /** Full panels a row-major heap B is packed in at once, row by row (16 x 32 columns = 2 KB read per row). */
+    private static final int PANEL_GROUP = 16;
+
     private static void fill(GemmOperand b, PackedMatrix pm) {
         int k = pm.rows(), panels = pm.panels(), blocks = (k + KC - 1) / KC;
-        int tasks = blocks * panels;
-        // One task is a KC x NR panel (16 K floats, ~10 us): split whenever there are two, unless B is tiny.
+        boolean rowMajorHeap = b.rowMajor() && b.array != null;
+        // Row-major heap B: a task is a group of full panels of one k block, copied row by row so the source is read
+        // in 2 KB runs (a panel at a time reads 128 bytes per row at the row stride: a page, and a TLB miss, per row).
+        int full = pm.cols() / NR, groups = rowMajorHeap ? (full + PANEL_GROUP - 1) / PANEL_GROUP : 0;
+        int perBlock = groups + (panels - (rowMajorHeap ? full : 0));
+        int tasks = blocks * perBlock;
         int grain = (long) k * pm.cols() < 32_768 ? tasks : 1;
         Parallel.forRange(0, tasks, grain, (t0, t1) -> {
             float[] run = SCRATCH.get().run;
-            for (int t = t0; t < t1; t++) packPanel(b, pm, (t / panels) * KC, t % panels, run);
+            for (int t = t0; t < t1; t++) {
+                int p0 = (t / perBlock) * KC, u = t % perBlock;
+                if (u < groups) packFullPanels(b, pm, p0, u * PANEL_GROUP, Math.min(full, (u + 1) * PANEL_GROUP));
+                else packPanel(b, pm, p0, (rowMajorHeap ? full : 0) + u - groups, run);
+            }
         });
     }
 
+    /** Full panels [j0, j1) of the k block at p0 of a row-major heap B, row by row. */
+    private static void packFullPanels(GemmOperand b, PackedMatrix pm, int p0, int j0, int j1) {
+        float[] d = pm.data, src = b.array;
+        int kcb = pm.blockRows(p0), l = GemmKernels.L;
+        int base = pm.panelOffset(p0, j0), stride = kcb * NR;    // consecutive full panels of a block are kcb*NR apart
+        for (int p = 0; p < kcb; p++) {
+            int s = Math.toIntExact(b.index(p0 + p, j0 * NR)), o = base + p * NR;
+            for (int j = j0; j < j1; j++, s += NR, o += stride) {
+                FloatVector.fromArray(GemmKernels.S, src, s).intoArray(d, o);
+                FloatVector.fromArray(GemmKernels.S, src, s + l).intoArray(d, o + l);
+            }
+        }
+    }
+
+    /** One panel of the k block at p0 (a partial panel, or any panel of a column-major or off-heap B). */
     private static void packPanel(GemmOperand b, PackedMatrix pm, int p0, int j, float[] run) {
         float[] d = pm.data;
         int kcb = pm.blockRows(p0), w = pm.panelWidth(j), j0 = j * NR;
         int real = Math.min(w, pm.cols() - j0), off = pm.panelOffset(p0, j);
-        if (b.rowMajor() && b.array != null && real == NR) {
-            // The common full panel of a heap row-major B: two vector copies per row, no call overhead.
-            float[] src = b.array;
-            int s = Math.toIntExact(b.index(p0, j0)), ldb = b.rs, l = GemmKernels.L;
-            for (int p = 0; p < kcb; p++, s += ldb) {
-                int o = off + p * NR;
-                FloatVector.fromArray(GemmKernels.S, src, s).intoArray(d, o);
-                FloatVector.fromArray(GemmKernels.S, src, s + l).intoArray(d, o + l);
-            }
-            return;
-        }
         if (b.rowMajor()) {
             for (int p = 0; p < kcb; p++) {
                 int o = off + p * w;

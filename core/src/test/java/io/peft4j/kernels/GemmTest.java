@@ -171,6 +171,16 @@ class GemmTest {
     }
 
     @Test
+    void rowMajorBIsPackedInPanelGroupsAcrossKBlocks() {
+        SplittableRandom rng = new SplittableRandom(17);
+        // A heap row-major B is packed 16 full panels at a time, row by row: two k blocks, a full and a partial group
+        // of panels, then a 20-column tail panel packed on its own.
+        int k = GemmVector.KC + 3, n = 17 * GemmKernels.NR + 20;
+        for (boolean packed : new boolean[] {false, true})
+            check("panel groups" + (packed ? " packed" : ""), operand(Kind.HEAP_ROW, 5 + GemmKernels.MR, k, rng), operand(Kind.HEAP_ROW, k, n, rng), packed, packed, rng);
+    }
+
+    @Test
     void resultDoesNotDependOnThreadCount() {
         SplittableRandom rng = new SplittableRandom(5);
         Tensor a = operand(Kind.HEAP_ROW, 150, 300, rng), b = operand(Kind.HEAP_COL, 300, 90, rng);
