@@ -13,11 +13,11 @@ import java.util.Map;
  * A tiny two-layer "transformer-shaped" module for adapter tests: per layer q_proj (with bias), v_proj, o_proj and an
  * MLP up/down, then an lm_head. Names follow HF Llama so PEFT's target rules apply as on a real model.
  */
-final class ToyModel implements Module {
-    final int d, ffn, vocab, layers;
-    final Map<String, Linear> linears = new LinkedHashMap<>();
+public class ToyModel implements Module {
+    public final int d, ffn, vocab, layers;
+    private final Map<String, Linear> linears = new LinkedHashMap<>();
 
-    ToyModel(long seed, int d, int ffn, int vocab, int layers) {
+    public ToyModel(long seed, int d, int ffn, int vocab, int layers) {
         this.d = d; this.ffn = ffn; this.vocab = vocab; this.layers = layers;
         long s = seed;
         for (int l = 0; l < layers; l++) {
@@ -33,7 +33,8 @@ final class ToyModel implements Module {
 
     private void add(String name, Tensor w, Tensor b) { linears.put(name, new Linear(name, w, b)); }
 
-    Tensor forward(Tensor x) {
+    /** x [rows, d] -> logits [rows, vocab]. */
+    public Tensor forward(Tensor x) {
         Tensor h = x;
         for (int l = 0; l < layers; l++) {
             String p = "model.layers." + l + ".";

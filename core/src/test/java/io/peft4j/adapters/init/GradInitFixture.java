@@ -4,12 +4,11 @@ import io.peft4j.adapters.Calibration;
 import io.peft4j.adapters.LoraLayer;
 import io.peft4j.adapters.LoraModel;
 import io.peft4j.adapters.MethodConfig;
+import io.peft4j.adapters.ToyModel;
 import io.peft4j.autograd.NnOps;
 import io.peft4j.autograd.Tape;
 import io.peft4j.autograd.TensorOps;
 import io.peft4j.linalg.Dense;
-import io.peft4j.nn.Linear;
-import io.peft4j.nn.Module;
 import io.peft4j.tensor.Tensor;
 import io.peft4j.testing.GradCheck;
 
@@ -26,48 +25,16 @@ import java.util.function.Supplier;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * Test fixture for the gradient-driven inits: a small Llama-named model (per layer q_proj with bias, v_proj, o_proj,
- * an MLP up/down, then lm_head; {@code io.peft4j.adapters.ToyModel} is package-private elsewhere), a calibration of
+ * Test fixture for the gradient-driven inits: the adapters' small Llama-named {@code ToyModel}, a calibration of
  * random next-token batches, an independent full-weight gradient (W made trainable on the tape, not through
  * {@code Calibrator}), and the DESIGN.md invariants checked on an adapted model.
  */
 final class GradInitFixture {
     private GradInitFixture() {}
 
-    /** The toy model. Built deterministically from its seed, so two instances with equal arguments are identical. */
-    static final class Toy implements Module {
-        final int d, ffn, vocab, layers;
-        final Map<String, Linear> linears = new LinkedHashMap<>();
-
-        Toy(long seed, int d, int ffn, int vocab, int layers) {
-            this.d = d; this.ffn = ffn; this.vocab = vocab; this.layers = layers;
-            long s = seed * 1000;
-            for (int l = 0; l < layers; l++) {
-                String p = "model.layers." + l + ".";
-                add(p + "self_attn.q_proj", Tensor.randn(++s, 0.3f, d, d), Tensor.randn(++s, 0.1f, d));
-                add(p + "self_attn.v_proj", Tensor.randn(++s, 0.3f, d / 2, d), null);
-                add(p + "self_attn.o_proj", Tensor.randn(++s, 0.3f, d, d / 2), null);
-                add(p + "mlp.up_proj", Tensor.randn(++s, 0.3f, ffn, d), null);
-                add(p + "mlp.down_proj", Tensor.randn(++s, 0.3f, d, ffn), null);
-            }
-            add("lm_head", Tensor.randn(++s, 0.3f, vocab, d), null);
-        }
-
-        private void add(String name, Tensor w, Tensor b) { linears.put(name, new Linear(name, w, b)); }
-
-        /** x [rows, d] -> logits [rows, vocab]. */
-        Tensor forward(Tensor x) {
-            Tensor h = x;
-            for (int l = 0; l < layers; l++) {
-                String p = "model.layers." + l + ".";
-                Tensor q = NnOps.silu(linears.get(p + "self_attn.q_proj").forward(h));
-                Tensor v = linears.get(p + "self_attn.v_proj").forward(q);
-                h = TensorOps.add(h, linears.get(p + "self_attn.o_proj").forward(v));
-                Tensor u = NnOps.silu(linears.get(p + "mlp.up_proj").forward(h));
-                h = TensorOps.add(h, linears.get(p + "mlp.down_proj").forward(u));
-            }
-            return linears.get("lm_head").forward(h);
-        }
+    /** The adapters' toy model, built deterministically from {@code seed * 1000}, with its calibration batches. */
+    static final class Toy extends ToyModel {
+        Toy(long seed, int d, int ffn, int vocab, int layers) { super(seed * 1000, d, ffn, vocab, layers); }
 
         /** {@code batches} batches of {@code rows} random inputs with random targets, fixed by {@code seed}. */
         Calibration calibration(int batches, int rows, long seed) {
@@ -83,15 +50,6 @@ final class GradInitFixture {
                 @Override public Tensor loss(int i) { return NnOps.crossEntropy(forward(xs[i]), ys[i], -100); }
             };
         }
-
-        @Override public Map<String, Linear> linears() { return linears; }
-
-        @Override
-        public Map<String, Tensor> parameters() {
-            Map<String, Tensor> p = new LinkedHashMap<>();
-            linears.forEach((k, v) -> { p.put(k + ".weight", v.weight()); if (v.bias() != null) p.put(k + ".bias", v.bias()); });
-            return p;
-        }
     }
 
     /**
@@ -101,20 +59,20 @@ final class GradInitFixture {
      */
     static Map<String, double[]> fullGradients(Toy m, int batches, int rows, long seed, List<String> modules) {
         Calibration cal = m.calibration(batches, rows, seed);
-        for (String n : modules) m.linears.get(n).weight().requiresGrad(true);
+        for (String n : modules) m.linears().get(n).weight().requiresGrad(true);
         try {
             for (int i = 0; i < cal.batches(); i++)
                 try (Tape t = Tape.record()) { t.backward(cal.loss(i)); }
             Map<String, double[]> g = new LinkedHashMap<>();
             for (String n : modules) {
-                Tensor w = m.linears.get(n).weight();
+                Tensor w = m.linears().get(n).weight();
                 double[] d = Dense.fromTensor(w.grad());
                 for (int i = 0; i < d.length; i++) d[i] /= cal.batches();
                 g.put(n, d);
             }
             return g;
         } finally {
-            for (String n : modules) { Tensor w = m.linears.get(n).weight(); w.clearGrad(); w.requiresGrad(false); }
+            for (String n : modules) { Tensor w = m.linears().get(n).weight(); w.clearGrad(); w.requiresGrad(false); }
         }
     }
 

@@ -6,7 +6,6 @@ import io.peft4j.adapters.LoraModel;
 import io.peft4j.adapters.MethodConfig;
 import io.peft4j.autograd.NnOps;
 import io.peft4j.autograd.Tape;
-import io.peft4j.data.Batcher;
 import io.peft4j.data.Dataset;
 import io.peft4j.data.Example;
 import io.peft4j.linalg.Dense;
@@ -25,17 +24,16 @@ import io.peft4j.train.TrainingOptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
+import static io.peft4j.testing.ToyData.chain;
+import static io.peft4j.testing.ToyData.trainer;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -233,25 +231,6 @@ class LamdaTest {
 
     // ------------------------------------------------------------------------------------------------ with the Trainer
 
-    static Dataset chain(int n, int len, long seed) {
-        SplittableRandom rng = new SplittableRandom(seed), chain = new SplittableRandom(7);
-        int[] next = new int[512];
-        for (int i = 0; i < next.length; i++) next[i] = 3 + chain.nextInt(60);
-        List<Example> ex = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            int[] ids = new int[len], labels = new int[len];
-            ids[0] = 3 + rng.nextInt(60);
-            for (int t = 1; t < len; t++) ids[t] = next[ids[t - 1]];
-            for (int t = 0; t < len; t++) labels[t] = t + 1 < len ? ids[t + 1] : Example.IGNORE;
-            ex.add(new Example(ids, labels));
-        }
-        return Dataset.of(ex);
-    }
-
-    static Trainer trainer(CausalLM m, LoraModel lm, Dataset data, TrainingOptions opt, Path out) {
-        return new Trainer(m, lm, "default", new Batcher(data, Batcher.Options.training(2, opt.seed(), 0)), null, 4, 0, opt, out,
-                new PrintStream(new ByteArrayOutputStream()));
-    }
 
     @Test
     void trainerStopsUpdatingBOnceItIsFrozen(@TempDir Path out) throws IOException {

@@ -32,6 +32,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import static io.peft4j.testing.ToyData.chain;
+import static io.peft4j.testing.ToyData.trainer;
 import static io.peft4j.adapters.structure.StructureFixtures.*;
 import static org.junit.jupiter.api.Assertions.*;
 

@@ -16,6 +16,8 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
+import static io.peft4j.testing.ToyData.chain;
+import static io.peft4j.testing.ToyData.trainer;
 import static io.peft4j.adapters.structure.StructureFixtures.*;
 import static org.junit.jupiter.api.Assertions.*;
 

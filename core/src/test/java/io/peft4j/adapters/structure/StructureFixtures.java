@@ -3,23 +3,13 @@ package io.peft4j.adapters.structure;
 import io.peft4j.adapters.LoraConfig;
 import io.peft4j.adapters.LoraModel;
 import io.peft4j.adapters.MethodConfig;
-import io.peft4j.data.Batcher;
-import io.peft4j.data.Dataset;
-import io.peft4j.data.Example;
 import io.peft4j.models.CausalLM;
 import io.peft4j.models.RandomModels;
 import io.peft4j.tensor.DType;
 import io.peft4j.tensor.Tensor;
 import io.peft4j.train.Trainer;
-import io.peft4j.train.TrainingOptions;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /** Shared fixtures of the structure-family tests: the tiny random Llama, learnable chain data, a quiet Trainer. */
 final class StructureFixtures {
@@ -36,27 +26,6 @@ final class StructureFixtures {
         LoraModel lm = new LoraModel(m, 11);
         lm.add("default", c, MethodConfig.of(method, options), null, null);
         return lm;
-    }
-
-    /** Sequences of a fixed random successor chain: learnable, so a few steps lower the loss. */
-    static Dataset chain(int n, int len, long seed) {
-        SplittableRandom rng = new SplittableRandom(seed), chain = new SplittableRandom(7);
-        int[] next = new int[512];
-        for (int i = 0; i < next.length; i++) next[i] = 3 + chain.nextInt(60);
-        List<Example> ex = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            int[] ids = new int[len], labels = new int[len];
-            ids[0] = 3 + rng.nextInt(60);
-            for (int t = 1; t < len; t++) ids[t] = next[ids[t - 1]];
-            for (int t = 0; t < len; t++) labels[t] = t + 1 < len ? ids[t + 1] : Example.IGNORE;
-            ex.add(new Example(ids, labels));
-        }
-        return Dataset.of(ex);
-    }
-
-    static Trainer trainer(CausalLM m, LoraModel lm, Dataset data, TrainingOptions opt, Path out) {
-        return new Trainer(m, lm, "default", new Batcher(data, Batcher.Options.training(2, opt.seed(), 0)), null, 4, 0, opt, out,
-                new PrintStream(new ByteArrayOutputStream()));
     }
 
     /** Token ids [2, 9] for forward checks. */
