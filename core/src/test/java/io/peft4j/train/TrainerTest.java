@@ -1,10 +1,10 @@
 package io.peft4j.train;
 
+import io.peft4j.testing.ToyData;
 import io.peft4j.adapters.LoraConfig;
 import io.peft4j.adapters.LoraModel;
 import io.peft4j.data.Batcher;
 import io.peft4j.data.Dataset;
-import io.peft4j.data.Example;
 import io.peft4j.models.CausalLM;
 import io.peft4j.models.RandomModels;
 import io.peft4j.tensor.DType;
@@ -18,27 +18,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 class TrainerTest {
-    /** Sequences from a fixed random bigram chain: learnable, so loss must fall. */
-    static Dataset chainData(int n, int len, long seed) {
-        SplittableRandom rng = new SplittableRandom(seed);
-        int[] next = new int[512];
-        SplittableRandom chain = new SplittableRandom(7);
-        for (int i = 0; i < next.length; i++) next[i] = 3 + chain.nextInt(60);
-        List<Example> ex = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            int[] ids = new int[len], labels = new int[len];
-            ids[0] = 3 + rng.nextInt(60);
-            for (int t = 1; t < len; t++) ids[t] = next[ids[t - 1]];
-            for (int t = 0; t < len; t++) labels[t] = t + 1 < len ? ids[t + 1] : Example.IGNORE;
-            ex.add(new Example(ids, labels));
-        }
-        return Dataset.of(ex);
-    }
 
     static CausalLM tinyModel() { return RandomModels.causalLM(RandomModels.namedConfig("tiny"), DType.F32, 5); }
 
@@ -57,7 +40,7 @@ class TrainerTest {
     void lossFallsAndOutputsAreWritten(@TempDir Path out) throws IOException {
         CausalLM m = tinyModel();
         LoraModel lm = withLora(m, 0.0);
-        Dataset data = chainData(40, 17, 1);
+        Dataset data = ToyData.chain(40, 17, 1);
         Dataset.Split split = data.splitLast(0.1);
         TrainingOptions opt = TrainingOptions.defaults(30).withLr(1e-2).withEval(10, 0).withSchedule(LrSchedule.COSINE, 3);
         Trainer t = trainer(m, lm, split.train(), split.eval(), opt, out);
@@ -74,7 +57,7 @@ class TrainerTest {
 
     @Test
     void resumeContinuesTheIdenticalLossCurve(@TempDir Path straight, @TempDir Path resumed) throws IOException {
-        Dataset data = chainData(24, 13, 2);
+        Dataset data = ToyData.chain(24, 13, 2);
         TrainingOptions opt = TrainingOptions.defaults(8).withLr(5e-3).withSaveEvery(4).withSchedule(LrSchedule.LINEAR, 2);
         CausalLM m1 = tinyModel();
         trainer(m1, withLora(m1, 0.1), data, null, opt, straight).run();
@@ -92,7 +75,7 @@ class TrainerTest {
 
     @Test
     void gradientAccumulationMatchesTheLargerBatch(@TempDir Path one, @TempDir Path two) throws IOException {
-        Dataset data = chainData(8, 9, 3);   // equal lengths: every micro-batch has the same number of targets
+        Dataset data = ToyData.chain(8, 9, 3);   // equal lengths: every micro-batch has the same number of targets
         TrainingOptions base = TrainingOptions.defaults(3).withLr(1e-2);
         CausalLM m1 = tinyModel();
         LoraModel l1 = withLora(m1, 0);
@@ -110,10 +93,10 @@ class TrainerTest {
     void earlyStoppingEndsARunThatStopsImproving(@TempDir Path out) throws IOException {
         CausalLM m = tinyModel();
         LoraModel lm = withLora(m, 0);
-        Dataset data = chainData(20, 9, 4);
+        Dataset data = ToyData.chain(20, 9, 4);
         // a learning rate far too high makes the eval loss worsen after the first evaluations
         TrainingOptions opt = TrainingOptions.defaults(200).withLr(3.0).withEval(1, 0).withPatience(2).withSchedule(LrSchedule.CONSTANT, 0);
-        Trainer.Result r = trainer(m, lm, data, chainData(4, 9, 5), opt, out).run();
+        Trainer.Result r = trainer(m, lm, data, ToyData.chain(4, 9, 5), opt, out).run();
         assertTrue(r.stoppedEarly());
         assertTrue(r.steps() < 200);
     }

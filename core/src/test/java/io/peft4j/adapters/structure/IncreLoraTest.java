@@ -9,11 +9,11 @@ import io.peft4j.adapters.MethodConfig;
 import io.peft4j.autograd.Tape;
 import io.peft4j.data.Batcher;
 import io.peft4j.data.Dataset;
-import io.peft4j.data.Example;
 import io.peft4j.models.CausalLM;
 import io.peft4j.models.RandomModels;
 import io.peft4j.tensor.DType;
 import io.peft4j.tensor.Tensor;
+import io.peft4j.testing.ToyData;
 import io.peft4j.train.AdamW;
 import io.peft4j.train.Trainer;
 import io.peft4j.train.TrainingOptions;
@@ -32,7 +32,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -177,7 +176,7 @@ class IncreLoraTest {
 
     @Test
     void trainerWritesRanksToMetricsAndResumesTheScheduleExactly(@TempDir Path straight, @TempDir Path resumed) throws IOException {
-        Dataset data = chain(16, 11);
+        Dataset data = ToyData.chain(16, 11, 3);
         TrainingOptions opt = TrainingOptions.defaults(8).withLr(5e-3).withSaveEvery(4);
         Map<String, String> o = Map.of("init_rank", "1", "target_rank", "2", "add_rank", "1", "top_h", "2", "init_warmup", "2", "incre_interval", "2");
         LoraConfig c = LoraConfig.builder().r(3).alpha(6).targets("q_proj", "v_proj").build();
@@ -221,21 +220,5 @@ class IncreLoraTest {
     private static Trainer trainer(CausalLM m, LoraModel lm, Dataset data, TrainingOptions opt, Path out) {
         return new Trainer(m, lm, "default", new Batcher(data, Batcher.Options.training(2, opt.seed(), 0)), null, 4, 0, opt, out,
                 new PrintStream(new ByteArrayOutputStream()));
-    }
-
-    /** Sequences of a fixed random successor chain (learnable). */
-    private static Dataset chain(int n, int len) {
-        SplittableRandom rng = new SplittableRandom(3), chain = new SplittableRandom(7);
-        int[] next = new int[512];
-        for (int i = 0; i < next.length; i++) next[i] = 3 + chain.nextInt(60);
-        List<Example> ex = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            int[] ids = new int[len], labels = new int[len];
-            ids[0] = 3 + rng.nextInt(60);
-            for (int t = 1; t < len; t++) ids[t] = next[ids[t - 1]];
-            for (int t = 0; t < len; t++) labels[t] = t + 1 < len ? ids[t + 1] : Example.IGNORE;
-            ex.add(new Example(ids, labels));
-        }
-        return Dataset.of(ex);
     }
 }
