@@ -4,6 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.ref.SoftReference;
 import java.util.Arrays;
 
 /**
@@ -20,12 +21,28 @@ final class GemmDot {
     private static final VectorSpecies<Float> S = GemmKernels.S;
     private static final int L = S.length();
 
-    /** Copies B [k, n] into a dense row-major B^T [n, k]. */
+    /** Per calling thread: the B^T buffer (n * k floats), reused across calls; soft so a huge k does not pin it. */
+    private static final ThreadLocal<SoftReference<float[]>> BT = new ThreadLocal<>();
+
+    /** Copies B [k, n] into a dense row-major B^T [n, k], in a per-thread buffer valid until the next call. */
     static float[] transposeB(GemmOperand b) {
         int k = b.rows, n = b.cols;
-        float[] bt = new float[n * k];
+        SoftReference<float[]> ref = BT.get();
+        float[] bt = ref == null ? null : ref.get();
+        if (bt == null || bt.length < n * k) {
+            bt = new float[n * k];
+            BT.set(new SoftReference<>(bt));
+        }
         if (b.colMajor()) {
             for (int j = 0; j < n; j++) b.read(b.index(0, j), bt, j * k, k);
+        } else if (b.array != null) {
+            // Row-major heap B (at most 16 columns): one strided pass per column; the source stays in L1.
+            float[] src = b.array;
+            int s0 = Math.toIntExact(b.off), rs = b.rs;
+            for (int j = 0; j < n; j++) {
+                int o = j * k, s = s0 + j * b.cs;
+                for (int p = 0; p < k; p++, s += rs) bt[o + p] = src[s];
+            }
         } else {
             float[] row = new float[n];
             for (int p = 0; p < k; p++) {
