@@ -71,7 +71,7 @@ public final class Gemm {
         } else if (bo.cols <= GemmDot.MAX_N && ao.heapRowMajor()) {
             GemmDot.multiply(ao, GemmDot.transposeB(bo), ao.cols, bo.cols, cd, cOff, ldc, accumulate);
         } else {
-            GemmVector.multiply(ao, GemmVector.packScratch(bo), cd, cOff, ldc, accumulate);
+            GemmVector.multiply(ao, bo, cd, cOff, ldc, accumulate);
         }
     }
 

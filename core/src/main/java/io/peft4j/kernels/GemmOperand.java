@@ -45,6 +45,25 @@ final class GemmOperand {
         this.segment = storage.isHeap() ? null : storage.segment();
     }
 
+    private GemmOperand(GemmOperand o, int j0, int cols) {
+        this.storage = o.storage;
+        this.dtype = o.dtype;
+        this.rows = o.rows;
+        this.cols = cols;
+        this.off = o.index(0, j0);
+        this.rs = o.rs;
+        this.cs = o.cs;
+        this.array = o.array;
+        this.segment = o.segment;
+    }
+
+    /** Columns [j0, j0 + count) of this operand, sharing its storage. */
+    GemmOperand columns(int j0, int count) {
+        if (j0 < 0 || count < 0 || j0 + count > cols)
+            throw new IndexOutOfBoundsException("columns [" + j0 + ", " + (j0 + count) + ") of a " + rows + " x " + cols + " operand");
+        return new GemmOperand(this, j0, count);
+    }
+
     /** Wraps a 2-D float tensor, copying it to dense F32 only when it is neither row- nor column-major. */
     static GemmOperand of(Tensor t, String what) {
         if (t.rank() != 2) throw new IllegalArgumentException("Gemm: " + what + " must be 2-D, got " + t.describe());

@@ -25,6 +25,11 @@ final class GemmVector {
     static final int KC = Integer.getInteger("peft4j.gemm.kc", 512);
     /** Rows of the A block packed per thread (MC x KC floats = 384 KB, in the 2 MB L2). Multiple of MR. */
     static final int MC = Math.max(MR, Integer.getInteger("peft4j.gemm.mc", 192) / MR * MR);
+    /**
+     * Column panels per block of C: the blocked loop finishes an MC x NC_PANELS*NR corner of C (768 KB) over all
+     * k blocks before moving right, so the corner is re-read from L2, not from memory, between k blocks.
+     */
+    static final int NC_PANELS = Math.max(1, Integer.getInteger("peft4j.gemm.ncPanels", 32));
     /** Up to this n, A is read in place (no packing). */
     static final int THIN = 64;
 
@@ -163,6 +168,20 @@ final class GemmVector {
 
     // ------------------------------------------------------------------------------------------ driver
 
+    /**
+     * C[m, n] (+)= A[m, k] · B[k, n], packing B per call one block of NC_PANELS panels at a time, each multiplied
+     * right after it is packed (while it is still in cache; the scratch holds k x 1024 floats, not all of B).
+     */
+    static void multiply(GemmOperand a, GemmOperand b, float[] c, int cOff, int ldc, boolean accumulate) {
+        int nc = NC_PANELS * NR;
+        if (b.cols <= nc) {
+            multiply(a, packScratch(b), c, cOff, ldc, accumulate);
+            return;
+        }
+        for (int j = 0; j < b.cols; j += nc)
+            multiply(a, packScratch(b.columns(j, Math.min(nc, b.cols - j))), c, cOff + j, ldc, accumulate);
+    }
+
     /** C[m, n] (+)= A[m, k] · B, with B packed; c is row-major with leading dimension ldc from cOff. */
     static void multiply(GemmOperand a, PackedMatrix b, float[] c, int cOff, int ldc, boolean accumulate) {
         int m = a.rows, k = b.rows(), n = b.cols();
@@ -195,23 +214,26 @@ final class GemmVector {
                                 int r0, int r1, int j0, int j1, Scratch s) {
         int k = b.rows(), n = b.cols();
         float[] bd = b.data, abuf = s.a, tile = s.tile;
-        for (int p0 = 0; p0 < k; p0 += KC) {
-            int kcb = b.blockRows(p0);
-            boolean overwrite = p0 == 0 && !accumulate;
-            for (int ic = r0; ic < r1; ic += MC) {
-                int mcb = Math.min(MC, r1 - ic);
-                packA(a, ic, mcb, p0, kcb, abuf, s.run);
-                for (int j = j0; j < j1; j++) {
-                    int w = b.panelWidth(j), nr = Math.min(w, n - j * NR), bOff = b.panelOffset(p0, j);
-                    int cCol = cOff + j * NR;
-                    if (w == NR) {
-                        for (int ir = 0; ir < mcb; ir += MR)
-                            GemmKernels.packedWide(abuf, ir * kcb, bd, bOff, kcb, c, cCol + (ic + ir) * ldc, ldc,
-                                    Math.min(MR, mcb - ir), nr, overwrite, tile);
-                    } else {
-                        for (int ir = 0; ir < mcb; ir += MR)
-                            GemmKernels.packedNarrow(abuf, ir * kcb, bd, bOff, kcb, c, cCol + (ic + ir) * ldc, ldc,
-                                    Math.min(MR, mcb - ir), nr, overwrite, tile);
+        for (int jc = j0; jc < j1; jc += NC_PANELS) {
+            int je = Math.min(j1, jc + NC_PANELS);
+            for (int p0 = 0; p0 < k; p0 += KC) {
+                int kcb = b.blockRows(p0);
+                boolean overwrite = p0 == 0 && !accumulate;
+                for (int ic = r0; ic < r1; ic += MC) {
+                    int mcb = Math.min(MC, r1 - ic);
+                    packA(a, ic, mcb, p0, kcb, abuf, s.run);
+                    for (int j = jc; j < je; j++) {
+                        int w = b.panelWidth(j), nr = Math.min(w, n - j * NR), bOff = b.panelOffset(p0, j);
+                        int cCol = cOff + j * NR;
+                        if (w == NR) {
+                            for (int ir = 0; ir < mcb; ir += MR)
+                                GemmKernels.packedWide(abuf, ir * kcb, bd, bOff, kcb, c, cCol + (ic + ir) * ldc, ldc,
+                                        Math.min(MR, mcb - ir), nr, overwrite, tile);
+                        } else {
+                            for (int ir = 0; ir < mcb; ir += MR)
+                                GemmKernels.packedNarrow(abuf, ir * kcb, bd, bOff, kcb, c, cCol + (ic + ir) * ldc, ldc,
+                                        Math.min(MR, mcb - ir), nr, overwrite, tile);
+                        }
                     }
                 }
             }

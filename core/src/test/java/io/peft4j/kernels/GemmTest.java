@@ -151,6 +151,21 @@ class GemmTest {
     }
 
     @Test
+    void wideOutputsSpanSeveralColumnBlocks() {
+        // n > 1024 columns: B is packed and multiplied one 1024-column block at a time, the last block partial
+        // (2081 = 2 x 1024 + 33: a full panel and a narrow one), and C's corners are finished block by block.
+        SplittableRandom rng = new SplittableRandom(11);
+        int n = 2 * GemmVector.NC_PANELS * GemmKernels.NR + 33;
+        for (Kind kb : KINDS)
+            for (int[] mk : new int[][] {{7, 20}, {29, 33}})
+                check("wide " + mk[0] + "x" + mk[1] + "x" + n + " B " + kb, operand(Kind.HEAP_ROW, mk[0], mk[1], rng),
+                        operand(kb, mk[1], n, rng), rng.nextBoolean(), rng.nextBoolean(), rng);
+        // k over several KC blocks, so every column block is revisited once per k block.
+        int k = 2 * GemmVector.KC + 5;
+        check("wide k blocks", operand(Kind.HEAP_ROW, 30, k, rng), operand(Kind.HEAP_ROW, k, n, rng), false, true, rng);
+    }
+
+    @Test
     void loraAndDecodeShapes() {
         SplittableRandom rng = new SplittableRandom(3);
         // x·A^T (n = r), then (x A^T)·B^T (k = r), with weights stored [out, in] and transposed; decode rows.
