@@ -4,7 +4,10 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
-import java.lang.ref.SoftReference;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 
 /**
@@ -12,7 +15,7 @@ import java.util.Arrays;
  * products along k: vectors run over k, a 4 x 4 tile of C keeps 16 accumulators, and each k step loads 4 A and
  * 4 B^T vectors for 16 FMAs. The broadcast-based tile would spend one broadcast per FMA at n = 16 (and waste
  * lanes below 16) and runs at about half the speed. Each tile ends with 16 horizontal sums, ~15% of the work at
- * k = 768 (summed by a fixed butterfly, so the bits do not depend on the JIT). A is read in place (row-major heap F32); B is first copied to a dense B^T [n, k] (tiny).
+ * k = 768 (summed by a fixed butterfly, so the bits do not depend on the JIT). A is read in place (row-major heap F32); B is first copied to a dense B^T [n, k] (tiny) in 64-byte aligned native memory.
  */
 final class GemmDot {
     private GemmDot() {}
@@ -20,41 +23,54 @@ final class GemmDot {
     static final int MAX_N = 16;
     private static final VectorSpecies<Float> S = GemmKernels.S;
     private static final int L = S.length();
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
-    /** Per calling thread: the B^T buffer (n * k floats), reused across calls; soft so a huge k does not pin it. */
-    private static final ThreadLocal<SoftReference<float[]>> BT = new ThreadLocal<>();
+    /**
+     * Per calling thread: B^T [n, k] in native memory aligned to 64 bytes, reused across calls. A heap float[]'s
+     * data is only 8-byte aligned, so nearly every 64-byte vector load from it straddles two cache lines; half of
+     * this kernel's loads are B^T, and aligning them made it ~30% faster (A, the caller's array, stays as it is).
+     */
+    private static final ThreadLocal<MemorySegment> BT = new ThreadLocal<>();
 
-    /** Copies B [k, n] into a dense row-major B^T [n, k], in a per-thread buffer valid until the next call. */
-    static float[] transposeB(GemmOperand b) {
+    /** Copies B [k, n] into the calling thread's aligned B^T [n, k] buffer, valid until its next call. */
+    static MemorySegment transposeB(GemmOperand b) {
         int k = b.rows, n = b.cols;
-        SoftReference<float[]> ref = BT.get();
-        float[] bt = ref == null ? null : ref.get();
-        if (bt == null || bt.length < n * k) {
-            bt = new float[n * k];
-            BT.set(new SoftReference<>(bt));
+        long bytes = 4L * n * k;
+        MemorySegment bt = BT.get();
+        if (bt == null || bt.byteSize() < bytes) {
+            bt = Arena.ofAuto().allocate(Math.max(bytes, 4096), 64);
+            BT.set(bt);
         }
-        if (b.colMajor()) {
-            for (int j = 0; j < n; j++) b.read(b.index(0, j), bt, j * k, k);
+        if (b.colMajor() && b.array != null) {
+            for (int j = 0; j < n; j++) MemorySegment.copy(b.array, Math.toIntExact(b.index(0, j)), bt, F32, 4L * j * k, k);
         } else if (b.array != null) {
             // Row-major heap B (at most 16 columns): one strided pass per column; the source stays in L1.
             float[] src = b.array;
             int s0 = Math.toIntExact(b.off), rs = b.rs;
             for (int j = 0; j < n; j++) {
-                int o = j * k, s = s0 + j * b.cs;
-                for (int p = 0; p < k; p++, s += rs) bt[o + p] = src[s];
+                long o = (long) j * k;
+                int s = s0 + j * b.cs;
+                for (int p = 0; p < k; p++, s += rs) bt.setAtIndex(F32, o + p, src[s]);
+            }
+        } else if (b.colMajor()) {
+            float[] col = new float[k];
+            for (int j = 0; j < n; j++) {
+                b.read(b.index(0, j), col, 0, k);
+                MemorySegment.copy(col, 0, bt, F32, 4L * j * k, k);
             }
         } else {
             float[] row = new float[n];
             for (int p = 0; p < k; p++) {
                 b.read(b.index(p, 0), row, 0, n);
-                for (int j = 0; j < n; j++) bt[j * k + p] = row[j];
+                for (int j = 0; j < n; j++) bt.setAtIndex(F32, (long) j * k + p, row[j]);
             }
         }
         return bt;
     }
 
     /** C[m, n] (+)= A·B with A row-major heap F32 and bt = B^T [n, k]. */
-    static void multiply(GemmOperand a, float[] bt, int k, int n, float[] c, int cOff, int ldc, boolean accumulate) {
+    static void multiply(GemmOperand a, MemorySegment bt, int k, int n, float[] c, int cOff, int ldc, boolean accumulate) {
         int m = a.rows;
         if (m == 0 || n == 0) return;
         if (k == 0) {
@@ -82,7 +98,7 @@ final class GemmDot {
         });
     }
 
-    private static void tile(float[] a, int aOff, int lda, int mr, float[] bt, int bOff, int k, int nr, float[] out, float[] spill) {
+    private static void tile(float[] a, int aOff, int lda, int mr, MemorySegment bt, int bOff, int k, int nr, float[] out, float[] spill) {
         int a0 = aOff, a1 = aOff + Math.min(1, mr - 1) * lda, a2 = aOff + Math.min(2, mr - 1) * lda, a3 = aOff + Math.min(3, mr - 1) * lda;
         int w0 = bOff, w1 = bOff + Math.min(1, nr - 1) * k, w2 = bOff + Math.min(2, nr - 1) * k, w3 = bOff + Math.min(3, nr - 1) * k;
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S), c02 = FloatVector.zero(S), c03 = FloatVector.zero(S);
@@ -91,8 +107,10 @@ final class GemmDot {
         FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S), c32 = FloatVector.zero(S), c33 = FloatVector.zero(S);
         int p = 0, full = k - k % L;
         for (; p < full; p += L) {
-            FloatVector b0 = FloatVector.fromArray(S, bt, w0 + p), b1 = FloatVector.fromArray(S, bt, w1 + p);
-            FloatVector b2 = FloatVector.fromArray(S, bt, w2 + p), b3 = FloatVector.fromArray(S, bt, w3 + p);
+            FloatVector b0 = FloatVector.fromMemorySegment(S, bt, 4L * (w0 + p), NATIVE);
+            FloatVector b1 = FloatVector.fromMemorySegment(S, bt, 4L * (w1 + p), NATIVE);
+            FloatVector b2 = FloatVector.fromMemorySegment(S, bt, 4L * (w2 + p), NATIVE);
+            FloatVector b3 = FloatVector.fromMemorySegment(S, bt, 4L * (w3 + p), NATIVE);
             FloatVector x = FloatVector.fromArray(S, a, a0 + p);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01); c02 = x.fma(b2, c02); c03 = x.fma(b3, c03);
             x = FloatVector.fromArray(S, a, a1 + p);
@@ -113,7 +131,8 @@ final class GemmDot {
         // The k tail in scalar code: a masked vector step here would push the method past C2's inlining budget.
         for (; p < k; p++) {
             float x0 = a[a0 + p], x1 = a[a1 + p], x2 = a[a2 + p], x3 = a[a3 + p];
-            float y0 = bt[w0 + p], y1 = bt[w1 + p], y2 = bt[w2 + p], y3 = bt[w3 + p];
+            float y0 = bt.getAtIndex(F32, w0 + p), y1 = bt.getAtIndex(F32, w1 + p);
+            float y2 = bt.getAtIndex(F32, w2 + p), y3 = bt.getAtIndex(F32, w3 + p);
             out[0] += x0 * y0; out[1] += x0 * y1; out[2] += x0 * y2; out[3] += x0 * y3;
             out[4] += x1 * y0; out[5] += x1 * y1; out[6] += x1 * y2; out[7] += x1 * y3;
             out[8] += x2 * y0; out[9] += x2 * y1; out[10] += x2 * y2; out[11] += x2 * y3;
