@@ -89,6 +89,63 @@ final class GemmKernels {
         storeTile(tile, c, cOff, ldc, mr, nr, overwrite, NR);
     }
 
+    /**
+     * A full 12 x 32 tile that starts from C (or from zero when {@code overwrite}) and ends by storing into C: no
+     * spill through {@code tile} and no {@link #storeTile} pass (that pass was ~9% of a large product's time).
+     * Only for tiles with all MR rows and NR columns inside C; edge tiles use {@link #packedWide}.
+     */
+    static void packedWideFull(float[] a, int aOff, float[] b, int bOff, int kc, float[] c, int cOff, int ldc, boolean overwrite) {
+        FloatVector c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1;
+        FloatVector c6_0, c6_1, c7_0, c7_1, c8_0, c8_1, c9_0, c9_1, c10_0, c10_1, c11_0, c11_1;
+        if (overwrite) {
+            FloatVector z = FloatVector.zero(S);
+            c0_0 = z; c0_1 = z; c1_0 = z; c1_1 = z; c2_0 = z; c2_1 = z; c3_0 = z; c3_1 = z;
+            c4_0 = z; c4_1 = z; c5_0 = z; c5_1 = z; c6_0 = z; c6_1 = z; c7_0 = z; c7_1 = z;
+            c8_0 = z; c8_1 = z; c9_0 = z; c9_1 = z; c10_0 = z; c10_1 = z; c11_0 = z; c11_1 = z;
+        } else {
+            c0_0 = FloatVector.fromArray(S, c, cOff + 0 * ldc); c0_1 = FloatVector.fromArray(S, c, cOff + 0 * ldc + L);
+            c1_0 = FloatVector.fromArray(S, c, cOff + 1 * ldc); c1_1 = FloatVector.fromArray(S, c, cOff + 1 * ldc + L);
+            c2_0 = FloatVector.fromArray(S, c, cOff + 2 * ldc); c2_1 = FloatVector.fromArray(S, c, cOff + 2 * ldc + L);
+            c3_0 = FloatVector.fromArray(S, c, cOff + 3 * ldc); c3_1 = FloatVector.fromArray(S, c, cOff + 3 * ldc + L);
+            c4_0 = FloatVector.fromArray(S, c, cOff + 4 * ldc); c4_1 = FloatVector.fromArray(S, c, cOff + 4 * ldc + L);
+            c5_0 = FloatVector.fromArray(S, c, cOff + 5 * ldc); c5_1 = FloatVector.fromArray(S, c, cOff + 5 * ldc + L);
+            c6_0 = FloatVector.fromArray(S, c, cOff + 6 * ldc); c6_1 = FloatVector.fromArray(S, c, cOff + 6 * ldc + L);
+            c7_0 = FloatVector.fromArray(S, c, cOff + 7 * ldc); c7_1 = FloatVector.fromArray(S, c, cOff + 7 * ldc + L);
+            c8_0 = FloatVector.fromArray(S, c, cOff + 8 * ldc); c8_1 = FloatVector.fromArray(S, c, cOff + 8 * ldc + L);
+            c9_0 = FloatVector.fromArray(S, c, cOff + 9 * ldc); c9_1 = FloatVector.fromArray(S, c, cOff + 9 * ldc + L);
+            c10_0 = FloatVector.fromArray(S, c, cOff + 10 * ldc); c10_1 = FloatVector.fromArray(S, c, cOff + 10 * ldc + L);
+            c11_0 = FloatVector.fromArray(S, c, cOff + 11 * ldc); c11_1 = FloatVector.fromArray(S, c, cOff + 11 * ldc + L);
+        }
+        for (int p = 0, ai = aOff, bi = bOff; p < kc; p++, ai += MR, bi += NR) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi);
+            FloatVector b1 = FloatVector.fromArray(S, b, bi + L);
+            FloatVector av;
+            av = FloatVector.broadcast(S, a[ai + 0]); c0_0 = av.fma(b0, c0_0); c0_1 = av.fma(b1, c0_1);
+            av = FloatVector.broadcast(S, a[ai + 1]); c1_0 = av.fma(b0, c1_0); c1_1 = av.fma(b1, c1_1);
+            av = FloatVector.broadcast(S, a[ai + 2]); c2_0 = av.fma(b0, c2_0); c2_1 = av.fma(b1, c2_1);
+            av = FloatVector.broadcast(S, a[ai + 3]); c3_0 = av.fma(b0, c3_0); c3_1 = av.fma(b1, c3_1);
+            av = FloatVector.broadcast(S, a[ai + 4]); c4_0 = av.fma(b0, c4_0); c4_1 = av.fma(b1, c4_1);
+            av = FloatVector.broadcast(S, a[ai + 5]); c5_0 = av.fma(b0, c5_0); c5_1 = av.fma(b1, c5_1);
+            av = FloatVector.broadcast(S, a[ai + 6]); c6_0 = av.fma(b0, c6_0); c6_1 = av.fma(b1, c6_1);
+            av = FloatVector.broadcast(S, a[ai + 7]); c7_0 = av.fma(b0, c7_0); c7_1 = av.fma(b1, c7_1);
+            av = FloatVector.broadcast(S, a[ai + 8]); c8_0 = av.fma(b0, c8_0); c8_1 = av.fma(b1, c8_1);
+            av = FloatVector.broadcast(S, a[ai + 9]); c9_0 = av.fma(b0, c9_0); c9_1 = av.fma(b1, c9_1);
+            av = FloatVector.broadcast(S, a[ai + 10]); c10_0 = av.fma(b0, c10_0); c10_1 = av.fma(b1, c10_1);
+            av = FloatVector.broadcast(S, a[ai + 11]); c11_0 = av.fma(b0, c11_0); c11_1 = av.fma(b1, c11_1);
+        }
+        c0_0.intoArray(c, cOff + 0 * ldc); c0_1.intoArray(c, cOff + 0 * ldc + L);
+        c1_0.intoArray(c, cOff + 1 * ldc); c1_1.intoArray(c, cOff + 1 * ldc + L);
+        c2_0.intoArray(c, cOff + 2 * ldc); c2_1.intoArray(c, cOff + 2 * ldc + L);
+        c3_0.intoArray(c, cOff + 3 * ldc); c3_1.intoArray(c, cOff + 3 * ldc + L);
+        c4_0.intoArray(c, cOff + 4 * ldc); c4_1.intoArray(c, cOff + 4 * ldc + L);
+        c5_0.intoArray(c, cOff + 5 * ldc); c5_1.intoArray(c, cOff + 5 * ldc + L);
+        c6_0.intoArray(c, cOff + 6 * ldc); c6_1.intoArray(c, cOff + 6 * ldc + L);
+        c7_0.intoArray(c, cOff + 7 * ldc); c7_1.intoArray(c, cOff + 7 * ldc + L);
+        c8_0.intoArray(c, cOff + 8 * ldc); c8_1.intoArray(c, cOff + 8 * ldc + L);
+        c9_0.intoArray(c, cOff + 9 * ldc); c9_1.intoArray(c, cOff + 9 * ldc + L);
+        c10_0.intoArray(c, cOff + 10 * ldc); c10_1.intoArray(c, cOff + 10 * ldc + L);
+        c11_0.intoArray(c, cOff + 11 * ldc); c11_1.intoArray(c, cOff + 11 * ldc + L);
+    }
     static void packedNarrow(float[] a, int aOff, float[] b, int bOff, int kc, float[] c, int cOff, int ldc, int mr, int nr, boolean overwrite, float[] tile) {
         FloatVector c0_0 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S);
