@@ -11,11 +11,12 @@ import jdk.incubator.vector.VectorSpecies;
  * shapes, where packing A would cost as much as the multiply). The code is written out by hand per accumulator
  * because the Vector API keeps values in registers only when they are plain locals, never in arrays.
  *
- * <p>The accumulators leave through {@code tile}, a per-thread scratch of MR x NR floats, and a separate
- * {@link #storeTile} writes (or adds) its real mr x nr corner into C. Storing straight into C from the kernel
- * would be a few stores cheaper but makes the method too big for C2's inliner (NodeCountInliningCutoff): the
- * epilogue's Vector API calls then stay calls, every accumulator gets boxed, and the kernel runs 50x slower.
- * Edge tiles (mr &lt; MR or nr &lt; the panel width) compute the full tile on zero-padded panels.
+ * <p>A full tile ({@link #packedWideFull}) starts its accumulators from C (or zero) and stores them straight back.
+ * Edge tiles (mr &lt; MR or nr &lt; the panel width) compute the full tile on zero-padded panels and leave through
+ * {@code tile}, a per-thread scratch of MR x NR floats, from which a separate {@link #storeTile} writes (or adds)
+ * the real mr x nr corner into C: a row loop with partial stores inside the kernel makes the method too big for
+ * C2's inliner (NodeCountInliningCutoff), the epilogue's Vector API calls then stay calls, every accumulator gets
+ * boxed, and the kernel runs 50x slower.
  */
 final class GemmKernels {
     private GemmKernels() {}
