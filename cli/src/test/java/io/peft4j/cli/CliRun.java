@@ -33,6 +33,13 @@ record CliRun(int code, String out, String err) {
         return p;
     }
 
+    /** The first {@code chars} characters of tiny Shakespeare, written to dir/shakespeare.txt (or the test is skipped). */
+    static Path shakespeare(Path dir, int chars) throws java.io.IOException {
+        Path data = dir.resolve("shakespeare.txt");
+        Files.writeString(data, Files.readString(asset("datasets/tinyshakespeare/input.txt")).substring(0, chars));
+        return data;
+    }
+
     /** A golden model fixture of the core module. */
     static Path fixture(String name) {
         Path p = Path.of("../core/src/test/resources/golden/models").resolve(name);

@@ -17,8 +17,7 @@ class FederatedCommandTest {
     @Test
     void aDpFederatedRunWritesAnAdapterThatEvalLoads(@TempDir Path tmp) throws Exception {
         Path dir = CliRun.asset("models/stories260K");
-        Path data = tmp.resolve("shakespeare.txt");
-        Files.writeString(data, Files.readString(CliRun.asset("datasets/tinyshakespeare/input.txt")).substring(0, 20_000));
+        Path data = CliRun.shakespeare(tmp, 20_000);
         String model = dir.resolve("stories260K.bin").toString(), tok = dir.resolve("tok512.bin").toString();
         Path run = tmp.resolve("fed");
         CliRun fed = CliRun.of("federated", "--model", model, "--tokenizer", tok, "--data", data.toString(), "--clients", "2",

@@ -26,8 +26,7 @@ class MethodCommandsTest {
     @Test
     void trainAMethodThenExportItAsAPlainLoraWithTheSameLogits(@TempDir Path tmp) throws Exception {
         Path dir = CliRun.asset("models/stories260K");
-        Path data = tmp.resolve("shakespeare.txt");
-        Files.writeString(data, Files.readString(CliRun.asset("datasets/tinyshakespeare/input.txt")).substring(0, 30_000));
+        Path data = CliRun.shakespeare(tmp, 30_000);
         String model = dir.resolve("stories260K.bin").toString(), tok = dir.resolve("tok512.bin").toString();
         Path run = tmp.resolve("run");
         CliRun train = CliRun.of("train", "--model", model, "--tokenizer", tok, "--data", data.toString(), "--format", "text",
@@ -59,8 +58,7 @@ class MethodCommandsTest {
     @Test
     void aDyLoraAdapterIsServedAtAnyRankThroughAdapterOpt(@TempDir Path tmp) throws Exception {
         Path dir = CliRun.asset("models/stories260K");
-        Path data = tmp.resolve("shakespeare.txt");
-        Files.writeString(data, Files.readString(CliRun.asset("datasets/tinyshakespeare/input.txt")).substring(0, 30_000));
+        Path data = CliRun.shakespeare(tmp, 30_000);
         String model = dir.resolve("stories260K.bin").toString(), tok = dir.resolve("tok512.bin").toString();
         Path run = tmp.resolve("dy");
         CliRun train = CliRun.of("train", "--model", model, "--tokenizer", tok, "--data", data.toString(), "--format", "text",
@@ -84,8 +82,7 @@ class MethodCommandsTest {
     @Test
     void compareWritesATableJsonAndPlot(@TempDir Path tmp) throws Exception {
         Path dir = CliRun.asset("models/stories260K");
-        Path data = tmp.resolve("shakespeare.txt");
-        Files.writeString(data, Files.readString(CliRun.asset("datasets/tinyshakespeare/input.txt")).substring(0, 30_000));
+        Path data = CliRun.shakespeare(tmp, 30_000);
         Path out = tmp.resolve("cmp");
         CliRun r = CliRun.of("compare", "--model", dir.resolve("stories260K.bin").toString(), "--tokenizer", dir.resolve("tok512.bin").toString(),
                 "--data", data.toString(), "--methods", "lora,inttune", "--steps", "4", "--seeds", "2", "--r", "4",

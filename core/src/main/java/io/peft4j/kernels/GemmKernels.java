@@ -11,10 +11,10 @@ import jdk.incubator.vector.VectorSpecies;
  * shapes, where packing A would cost as much as the multiply). The code is written out by hand per accumulator
  * because the Vector API keeps values in registers only when they are plain locals, never in arrays.
  *
- * <p>A full tile ({@link #packedWideFull}) starts its accumulators from C (or zero) and stores them straight back.
- * Edge tiles (mr &lt; MR or nr &lt; the panel width) compute the full tile on zero-padded panels and leave through
+ * <p>{@link #packedWide} starts its accumulators from C (or zero) and stores them straight back. Edge tiles
+ * (mr &lt; MR or nr &lt; the panel width) compute the full tile on zero-padded panels and leave through
  * {@code tile}, a per-thread scratch of MR x NR floats, from which a separate {@link #storeTile} writes (or adds)
- * the real mr x nr corner into C: a row loop with partial stores inside the kernel makes the method too big for
+ * the real mr x nr corner into C: a row loop with partial stores inside a kernel makes the method too big for
  * C2's inliner (NodeCountInliningCutoff), the epilogue's Vector API calls then stay calls, every accumulator gets
  * boxed, and the kernel runs 50x slower.
  */
@@ -45,57 +45,13 @@ final class GemmKernels {
         }
     }
 
-    static void packedWide(float[] a, int aOff, float[] b, int bOff, int kc, float[] c, int cOff, int ldc, int mr, int nr, boolean overwrite, float[] tile) {
-        FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
-        FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
-        FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
-        FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S);
-        FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S);
-        FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S);
-        FloatVector c6_0 = FloatVector.zero(S), c6_1 = FloatVector.zero(S);
-        FloatVector c7_0 = FloatVector.zero(S), c7_1 = FloatVector.zero(S);
-        FloatVector c8_0 = FloatVector.zero(S), c8_1 = FloatVector.zero(S);
-        FloatVector c9_0 = FloatVector.zero(S), c9_1 = FloatVector.zero(S);
-        FloatVector c10_0 = FloatVector.zero(S), c10_1 = FloatVector.zero(S);
-        FloatVector c11_0 = FloatVector.zero(S), c11_1 = FloatVector.zero(S);
-        for (int p = 0, ai = aOff, bi = bOff; p < kc; p++, ai += MR, bi += NR) {
-            FloatVector b0 = FloatVector.fromArray(S, b, bi);
-            FloatVector b1 = FloatVector.fromArray(S, b, bi + L);
-            FloatVector av;
-            av = FloatVector.broadcast(S, a[ai + 0]); c0_0 = av.fma(b0, c0_0); c0_1 = av.fma(b1, c0_1);
-            av = FloatVector.broadcast(S, a[ai + 1]); c1_0 = av.fma(b0, c1_0); c1_1 = av.fma(b1, c1_1);
-            av = FloatVector.broadcast(S, a[ai + 2]); c2_0 = av.fma(b0, c2_0); c2_1 = av.fma(b1, c2_1);
-            av = FloatVector.broadcast(S, a[ai + 3]); c3_0 = av.fma(b0, c3_0); c3_1 = av.fma(b1, c3_1);
-            av = FloatVector.broadcast(S, a[ai + 4]); c4_0 = av.fma(b0, c4_0); c4_1 = av.fma(b1, c4_1);
-            av = FloatVector.broadcast(S, a[ai + 5]); c5_0 = av.fma(b0, c5_0); c5_1 = av.fma(b1, c5_1);
-            av = FloatVector.broadcast(S, a[ai + 6]); c6_0 = av.fma(b0, c6_0); c6_1 = av.fma(b1, c6_1);
-            av = FloatVector.broadcast(S, a[ai + 7]); c7_0 = av.fma(b0, c7_0); c7_1 = av.fma(b1, c7_1);
-            av = FloatVector.broadcast(S, a[ai + 8]); c8_0 = av.fma(b0, c8_0); c8_1 = av.fma(b1, c8_1);
-            av = FloatVector.broadcast(S, a[ai + 9]); c9_0 = av.fma(b0, c9_0); c9_1 = av.fma(b1, c9_1);
-            av = FloatVector.broadcast(S, a[ai + 10]); c10_0 = av.fma(b0, c10_0); c10_1 = av.fma(b1, c10_1);
-            av = FloatVector.broadcast(S, a[ai + 11]); c11_0 = av.fma(b0, c11_0); c11_1 = av.fma(b1, c11_1);
-        }
-        c0_0.intoArray(tile, 0 * NR); c0_1.intoArray(tile, 0 * NR + L);
-        c1_0.intoArray(tile, 1 * NR); c1_1.intoArray(tile, 1 * NR + L);
-        c2_0.intoArray(tile, 2 * NR); c2_1.intoArray(tile, 2 * NR + L);
-        c3_0.intoArray(tile, 3 * NR); c3_1.intoArray(tile, 3 * NR + L);
-        c4_0.intoArray(tile, 4 * NR); c4_1.intoArray(tile, 4 * NR + L);
-        c5_0.intoArray(tile, 5 * NR); c5_1.intoArray(tile, 5 * NR + L);
-        c6_0.intoArray(tile, 6 * NR); c6_1.intoArray(tile, 6 * NR + L);
-        c7_0.intoArray(tile, 7 * NR); c7_1.intoArray(tile, 7 * NR + L);
-        c8_0.intoArray(tile, 8 * NR); c8_1.intoArray(tile, 8 * NR + L);
-        c9_0.intoArray(tile, 9 * NR); c9_1.intoArray(tile, 9 * NR + L);
-        c10_0.intoArray(tile, 10 * NR); c10_1.intoArray(tile, 10 * NR + L);
-        c11_0.intoArray(tile, 11 * NR); c11_1.intoArray(tile, 11 * NR + L);
-        storeTile(tile, c, cOff, ldc, mr, nr, overwrite, NR);
-    }
-
     /**
-     * A full 12 x 32 tile that starts from C (or from zero when {@code overwrite}) and ends by storing into C: no
-     * spill through {@code tile} and no {@link #storeTile} pass (that pass was ~9% of a large product's time).
-     * Only for tiles with all MR rows and NR columns inside C; edge tiles use {@link #packedWide}.
+     * A 12 x 32 tile that starts from C (or from zero when {@code overwrite}) and ends by storing into C, with no
+     * spill (a spill and {@link #storeTile} pass was ~9% of a large product's time). An edge tile (rows or columns
+     * past C) is computed into the per-thread {@code tile} scratch instead ({@code c = tile, ldc = NR}) and
+     * {@link #storeTile} writes its real corner.
      */
-    static void packedWideFull(float[] a, int aOff, float[] b, int bOff, int kc, float[] c, int cOff, int ldc, boolean overwrite) {
+    static void packedWide(float[] a, int aOff, float[] b, int bOff, int kc, float[] c, int cOff, int ldc, boolean overwrite) {
         FloatVector c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1;
         FloatVector c6_0, c6_1, c7_0, c7_1, c8_0, c8_1, c9_0, c9_1, c10_0, c10_1, c11_0, c11_1;
         if (overwrite) {

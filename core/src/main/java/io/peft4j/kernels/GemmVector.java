@@ -225,17 +225,16 @@ final class GemmVector {
                     for (int j = jc; j < je; j++) {
                         int w = b.panelWidth(j), nr = Math.min(w, n - j * NR), bOff = b.panelOffset(p0, j);
                         int cCol = cOff + j * NR;
-                        if (w == NR && nr == NR) {
-                            int ir = 0;
-                            for (; ir + MR <= mcb; ir += MR)
-                                GemmKernels.packedWideFull(abuf, ir * kcb, bd, bOff, kcb, c, cCol + (ic + ir) * ldc, ldc, overwrite);
-                            if (ir < mcb)
-                                GemmKernels.packedWide(abuf, ir * kcb, bd, bOff, kcb, c, cCol + (ic + ir) * ldc, ldc,
-                                        mcb - ir, nr, overwrite, tile);
-                        } else if (w == NR) {
-                            for (int ir = 0; ir < mcb; ir += MR)
-                                GemmKernels.packedWide(abuf, ir * kcb, bd, bOff, kcb, c, cCol + (ic + ir) * ldc, ldc,
-                                        Math.min(MR, mcb - ir), nr, overwrite, tile);
+                        if (w == NR) {
+                            for (int ir = 0; ir < mcb; ir += MR) {
+                                int mr = Math.min(MR, mcb - ir), cAt = cCol + (ic + ir) * ldc;
+                                if (mr == MR && nr == NR) {
+                                    GemmKernels.packedWide(abuf, ir * kcb, bd, bOff, kcb, c, cAt, ldc, overwrite);
+                                } else {
+                                    GemmKernels.packedWide(abuf, ir * kcb, bd, bOff, kcb, tile, 0, NR, true);
+                                    GemmKernels.storeTile(tile, c, cAt, ldc, mr, nr, overwrite, NR);
+                                }
+                            }
                         } else {
                             for (int ir = 0; ir < mcb; ir += MR)
                                 GemmKernels.packedNarrow(abuf, ir * kcb, bd, bOff, kcb, c, cCol + (ic + ir) * ldc, ldc,
