@@ -2,6 +2,8 @@ package io.peft4j.kernels;
 
 import jdk.incubator.vector.FloatVector;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.ref.SoftReference;
 import java.util.Arrays;
 
@@ -38,11 +40,12 @@ final class GemmVector {
         final float[] a = new float[MC * KC];   // [MC/MR][KC][MR]
         final float[] tile = new float[MR * NR]; // [MR][NR]
         final float[] run = new float[Math.max(KC, MR) * 2];
+        final float[] stage = new float[TRANSPOSE_CHUNK * NR]; // [TRANSPOSE_CHUNK][w]: a column-major B slice
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
     /** Reused per calling thread for the per-call B packing; soft so a one-off huge B does not pin memory. */
-    private static final ThreadLocal<SoftReference<float[]>> PACK_BUFFER = new ThreadLocal<>();
+    private static final ThreadLocal<SoftReference<MemorySegment>> PACK_BUFFER = new ThreadLocal<>();
 
     // ------------------------------------------------------------------------------------------ packing B
 
@@ -56,10 +59,10 @@ final class GemmVector {
     /** Packs b into a per-thread reusable buffer: valid until the next call on this thread. */
     static PackedMatrix packScratch(GemmOperand b) {
         long need = PackedMatrix.size(b.rows, b.cols, NR);
-        SoftReference<float[]> ref = PACK_BUFFER.get();
-        float[] buf = ref == null ? null : ref.get();
-        if (buf == null || buf.length < need) {
-            buf = new float[Math.toIntExact(need)];
+        SoftReference<MemorySegment> ref = PACK_BUFFER.get();
+        MemorySegment buf = ref == null ? null : ref.get();
+        if (buf == null || buf.byteSize() < 4 * need) {
+            buf = PackedMatrix.allocate(need);
             PACK_BUFFER.set(new SoftReference<>(buf));
         }
         PackedMatrix pm = new PackedMatrix(b.rows, b.cols, KC, NR, buf);
@@ -80,60 +83,76 @@ final class GemmVector {
         int tasks = blocks * perBlock;
         int grain = (long) k * pm.cols() < 32_768 ? tasks : 1;
         Parallel.forRange(0, tasks, grain, (t0, t1) -> {
-            float[] run = SCRATCH.get().run;
+            Scratch s = SCRATCH.get();
             for (int t = t0; t < t1; t++) {
                 int p0 = (t / perBlock) * KC, u = t % perBlock;
                 if (u < groups) packFullPanels(b, pm, p0, u * PANEL_GROUP, Math.min(full, (u + 1) * PANEL_GROUP));
-                else packPanel(b, pm, p0, (rowMajorHeap ? full : 0) + u - groups, run);
+                else packPanel(b, pm, p0, (rowMajorHeap ? full : 0) + u - groups, s);
             }
         });
     }
 
     /** Full panels [j0, j1) of the k block at p0 of a row-major heap B, row by row. */
     private static void packFullPanels(GemmOperand b, PackedMatrix pm, int p0, int j0, int j1) {
-        float[] d = pm.data, src = b.array;
+        MemorySegment d = pm.data;
+        float[] src = b.array;
         int kcb = pm.blockRows(p0), l = GemmKernels.L;
-        int base = pm.panelOffset(p0, j0), stride = kcb * NR;    // consecutive full panels of a block are kcb*NR apart
+        long base = 4L * pm.panelOffset(p0, j0), stride = 4L * kcb * NR; // full panels of a block are kcb*NR apart
         for (int p = 0; p < kcb; p++) {
-            int s = Math.toIntExact(b.index(p0 + p, j0 * NR)), o = base + p * NR;
+            int s = Math.toIntExact(b.index(p0 + p, j0 * NR));
+            long o = base + 4L * NR * p;
             for (int j = j0; j < j1; j++, s += NR, o += stride) {
-                FloatVector.fromArray(GemmKernels.S, src, s).intoArray(d, o);
-                FloatVector.fromArray(GemmKernels.S, src, s + l).intoArray(d, o + l);
+                FloatVector.fromArray(GemmKernels.S, src, s).intoMemorySegment(d, o, GemmKernels.LE);
+                FloatVector.fromArray(GemmKernels.S, src, s + l).intoMemorySegment(d, o + 4L * l, GemmKernels.LE);
             }
         }
     }
 
+    /** Rows of a column-major B panel transposed at once (through {@code Scratch.stage}, which stays in L1). */
+    private static final int TRANSPOSE_CHUNK = 128;
+
     /** One panel of the k block at p0 (a partial panel, or any panel of a column-major or off-heap B). */
-    private static void packPanel(GemmOperand b, PackedMatrix pm, int p0, int j, float[] run) {
-        float[] d = pm.data;
+    private static void packPanel(GemmOperand b, PackedMatrix pm, int p0, int j, Scratch s) {
+        MemorySegment d = pm.data;
+        float[] run = s.run, stage = s.stage;
         int kcb = pm.blockRows(p0), w = pm.panelWidth(j), j0 = j * NR;
-        int real = Math.min(w, pm.cols() - j0), off = pm.panelOffset(p0, j);
+        int real = Math.min(w, pm.cols() - j0);
+        long off = 4L * pm.panelOffset(p0, j);
         if (b.rowMajor()) {
             for (int p = 0; p < kcb; p++) {
-                int o = off + p * w;
-                b.read(b.index(p0 + p, j0), d, o, real);
-                if (real < w) Arrays.fill(d, o + real, o + w, 0f);
+                long o = off + 4L * w * p;
+                b.read(b.index(p0 + p, j0), run, 0, real);
+                MemorySegment.copy(run, 0, d, ValueLayout.JAVA_FLOAT, o, real);
+                if (real < w) d.asSlice(o + 4L * real, 4L * (w - real)).fill((byte) 0);
             }
             return;
         }
         // Column-major B (a transposed row-major weight): each panel column is a contiguous run along k.
-        // Transpose in k chunks so the panel slice being written stays in L1.
-        final int chunk = 128;
-        for (int pc = 0; pc < kcb; pc += chunk) {
-            int len = Math.min(chunk, kcb - pc);
+        int pv = 0;
+        if (GemmKernels.TRANSPOSE16 && b.array != null && real == w && w % 16 == 0) {
+            // 16 x 16 blocks in registers; the rows left over (kcb % 16) go through the staging loop below.
+            int lds = b.cs;
+            for (; pv + 16 <= kcb; pv += 16)
+                for (int jb = 0; jb < w; jb += 16)
+                    GemmKernels.transpose16(b.array, Math.toIntExact(b.index(p0 + pv, j0 + jb)), lds, d,
+                            off + 4L * (pv * w + jb), 4L * w);
+        }
+        // Transpose a chunk of rows into the staging tile, then copy it out: the panel's rows are contiguous.
+        for (int pc = pv; pc < kcb; pc += TRANSPOSE_CHUNK) {
+            int len = Math.min(TRANSPOSE_CHUNK, kcb - pc);
             for (int jj = 0; jj < w; jj++) {
-                int o = off + pc * w + jj;
                 if (jj >= real) {
-                    for (int p = 0; p < len; p++) d[o + p * w] = 0f;
+                    for (int p = 0; p < len; p++) stage[p * w + jj] = 0f;
                 } else if (b.array != null) {
                     float[] src = b.array;
-                    int s = Math.toIntExact(b.index(p0 + pc, j0 + jj));
-                    for (int p = 0; p < len; p++) d[o + p * w] = src[s + p];
+                    int si = Math.toIntExact(b.index(p0 + pc, j0 + jj));
+                    for (int p = 0; p < len; p++) stage[p * w + jj] = src[si + p];
                 } else {
                     b.read(b.index(p0 + pc, j0 + jj), run, 0, len);
-                    for (int p = 0; p < len; p++) d[o + p * w] = run[p];
+                    for (int p = 0; p < len; p++) stage[p * w + jj] = run[p];
                 }
             }
+            MemorySegment.copy(stage, 0, d, ValueLayout.JAVA_FLOAT, off + 4L * w * pc, len * w);
         }
     }
 
@@ -210,10 +229,12 @@ final class GemmVector {
         });
     }
 
+    /** Rows [r0, r1) x panels [j0, j1) of C: per MC x KC block of packed A, every B panel meets every A panel. */
     private static void blocked(GemmOperand a, PackedMatrix b, float[] c, int cOff, int ldc, boolean accumulate,
                                 int r0, int r1, int j0, int j1, Scratch s) {
         int k = b.rows(), n = b.cols();
-        float[] bd = b.data, abuf = s.a, tile = s.tile;
+        MemorySegment bd = b.data;
+        float[] abuf = s.a, tile = s.tile;
         for (int jc = j0; jc < j1; jc += NC_PANELS) {
             int je = Math.min(j1, jc + NC_PANELS);
             for (int p0 = 0; p0 < k; p0 += KC) {
@@ -223,22 +244,18 @@ final class GemmVector {
                     int mcb = Math.min(MC, r1 - ic);
                     packA(a, ic, mcb, p0, kcb, abuf, s.run);
                     for (int j = jc; j < je; j++) {
-                        int w = b.panelWidth(j), nr = Math.min(w, n - j * NR), bOff = b.panelOffset(p0, j);
-                        int cCol = cOff + j * NR;
-                        if (w == NR) {
-                            for (int ir = 0; ir < mcb; ir += MR) {
-                                int mr = Math.min(MR, mcb - ir), cAt = cCol + (ic + ir) * ldc;
-                                if (mr == MR && nr == NR) {
-                                    GemmKernels.packedWide(abuf, ir * kcb, bd, bOff, kcb, c, cAt, ldc, overwrite);
-                                } else {
-                                    GemmKernels.packedWide(abuf, ir * kcb, bd, bOff, kcb, tile, 0, NR, true);
-                                    GemmKernels.storeTile(tile, c, cAt, ldc, mr, nr, overwrite, NR);
-                                }
+                        int w = b.panelWidth(j), nr = Math.min(w, n - j * NR);
+                        long bOff = 4L * b.panelOffset(p0, j);
+                        for (int ir = 0; ir < mcb; ir += MR) {
+                            int mr = Math.min(MR, mcb - ir), aOff = ir * kcb, cAt = cOff + (ic + ir) * ldc + j * NR;
+                            if (w != NR) {
+                                GemmKernels.packedNarrow(abuf, aOff, bd, bOff, kcb, c, cAt, ldc, mr, nr, overwrite, tile);
+                            } else if (mr == MR && nr == NR) {
+                                GemmKernels.packedWide(abuf, aOff, bd, bOff, kcb, c, cAt, ldc, overwrite);
+                            } else {
+                                GemmKernels.packedWide(abuf, aOff, bd, bOff, kcb, tile, 0, NR, true);
+                                GemmKernels.storeTile(tile, c, cAt, ldc, mr, nr, overwrite, NR);
                             }
-                        } else {
-                            for (int ir = 0; ir < mcb; ir += MR)
-                                GemmKernels.packedNarrow(abuf, ir * kcb, bd, bOff, kcb, c, cCol + (ic + ir) * ldc, ldc,
-                                        Math.min(MR, mcb - ir), nr, overwrite, tile);
                         }
                     }
                 }
@@ -249,7 +266,8 @@ final class GemmVector {
     private static void inPlace(GemmOperand a, PackedMatrix b, float[] c, int cOff, int ldc, boolean accumulate,
                                 int r0, int r1, int j0, int j1, Scratch s) {
         int k = b.rows(), n = b.cols(), lda = a.rs;
-        float[] ad = a.array, bd = b.data, tile = s.tile;
+        float[] ad = a.array, tile = s.tile;
+        MemorySegment bd = b.data;
         int aBase = Math.toIntExact(a.off);
         for (int p0 = 0; p0 < k; p0 += KC) {
             int kcb = b.blockRows(p0);
@@ -257,7 +275,8 @@ final class GemmVector {
             for (int i = r0; i < r1; i += MR) {
                 int mr = Math.min(MR, r1 - i), aOff = aBase + i * lda + p0, cRow = cOff + i * ldc;
                 for (int j = j0; j < j1; j++) {
-                    int w = b.panelWidth(j), nr = Math.min(w, n - j * NR), bOff = b.panelOffset(p0, j);
+                    int w = b.panelWidth(j), nr = Math.min(w, n - j * NR);
+                    long bOff = 4L * b.panelOffset(p0, j);
                     if (w == NR) GemmKernels.rowsWide(ad, aOff, lda, mr, bd, bOff, kcb, c, cRow + j * NR, ldc, nr, overwrite, tile);
                     else GemmKernels.rowsNarrow(ad, aOff, lda, mr, bd, bOff, kcb, c, cRow + j * NR, ldc, nr, overwrite, tile);
                 }

@@ -11,6 +11,7 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Differential tests of the Vector API GEMM against its scalar twin (double accumulation) over many random shapes,
@@ -211,6 +212,24 @@ class GemmTest {
             assertArrayEquals(c1.data(), c3.data());
         } finally {
             Parallel.setThreads(saved);
+        }
+    }
+
+    @Test
+    void transpose16MatchesTheElementLoop() {
+        assumeTrue(GemmKernels.TRANSPOSE16, "transpose16 needs 16-float vectors; this CPU's are " + GemmKernels.L);
+        SplittableRandom rng = new SplittableRandom(21);
+        for (int lds : new int[] {16, 37, 768}) {
+            int so = rng.nextInt(5);
+            float[] src = new float[so + 15 * lds + 16];
+            for (int i = 0; i < src.length; i++) src[i] = (float) rng.nextDouble();
+            long ldd = 4L * 48, dOff = 4L * 16;               // rows of a 48-wide panel, written from column 16
+            MemorySegment dst = PackedMatrix.allocate(16 * 48 + 16);
+            GemmKernels.transpose16(src, so, lds, dst, dOff, ldd);
+            for (int q = 0; q < 16; q++)
+                for (int i = 0; i < 16; i++)
+                    assertEquals(src[so + i * lds + q], dst.get(java.lang.foreign.ValueLayout.JAVA_FLOAT, dOff + q * ldd + 4L * i),
+                            "lds " + lds + ": out row " + q + ", lane " + i);
         }
     }
 
