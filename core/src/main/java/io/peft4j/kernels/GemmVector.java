@@ -40,7 +40,7 @@ final class GemmVector {
         final float[] a = new float[MC * KC];   // [MC/MR][KC][MR]
         final float[] tile = new float[MR * NR]; // [MR][NR]
         final float[] run = new float[Math.max(KC, MR) * 2];
-        final float[] stage = new float[TRANSPOSE_CHUNK * NR]; // [TRANSPOSE_CHUNK][w]: a column-major B slice
+        final float[] stage = new float[TRANSPOSE_CHUNK * NR]; // a column-major B slice: [TRANSPOSE_CHUNK][w] or [16][TRANSPOSE_CHUNK]
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -129,13 +129,25 @@ final class GemmVector {
         }
         // Column-major B (a transposed row-major weight): each panel column is a contiguous run along k.
         int pv = 0;
-        if (GemmKernels.TRANSPOSE16 && b.array != null && real == w && w % 16 == 0) {
+        if (GemmKernels.TRANSPOSE16 && real == w && w % 16 == 0) {
             // 16 x 16 blocks in registers; the rows left over (kcb % 16) go through the staging loop below.
-            int lds = b.cs;
-            for (; pv + 16 <= kcb; pv += 16)
-                for (int jb = 0; jb < w; jb += 16)
-                    GemmKernels.transpose16(b.array, Math.toIntExact(b.index(p0 + pv, j0 + jb)), lds, d,
-                            off + 4L * (pv * w + jb), 4L * w);
+            // A heap F32 B is read in place; any other storage (BF16/F16/F32 memory segments) first has the runs of
+            // 16 columns converted into the staging tile, [16][TRANSPOSE_CHUNK], and is transposed from there.
+            int whole = kcb / 16 * 16;
+            for (int pc = 0; pc < whole; pc += TRANSPOSE_CHUNK) {
+                int len = Math.min(TRANSPOSE_CHUNK, whole - pc);
+                for (int jb = 0; jb < w; jb += 16) {
+                    if (b.array == null)
+                        for (int i = 0; i < 16; i++) b.read(b.index(p0 + pc, j0 + jb + i), stage, i * TRANSPOSE_CHUNK, len);
+                    for (int q = 0; q < len; q += 16) {
+                        long at = off + 4L * ((pc + q) * w + jb);
+                        if (b.array != null)
+                            GemmKernels.transpose16(b.array, Math.toIntExact(b.index(p0 + pc + q, j0 + jb)), b.cs, d, at, 4L * w);
+                        else GemmKernels.transpose16(stage, q, TRANSPOSE_CHUNK, d, at, 4L * w);
+                    }
+                }
+            }
+            pv = whole;
         }
         // Transpose a chunk of rows into the staging tile, then copy it out: the panel's rows are contiguous.
         for (int pc = pv; pc < kcb; pc += TRANSPOSE_CHUNK) {
