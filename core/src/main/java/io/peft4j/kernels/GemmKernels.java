@@ -9,8 +9,8 @@ import java.nio.ByteOrder;
 /**
  * The GEMM register tiles: MR = 12 rows of C by NR = 2 vectors (32 columns with AVX-512), or by 1 vector for a
  * narrow panel. 24 accumulators stay live in registers for the whole k loop (32 zmm registers: 24 accumulators,
- * 2 B vectors, 1 broadcast of A). B always comes packed ({@link PackedMatrix} layout, rows of NR or L floats, in native memory
- * addressed in bytes);
+ * 2 B vectors, 1 broadcast of A). B always comes packed ({@link PackedMatrix} layout, rows of NR or L floats in
+ * native memory, offsets in bytes);
  * A comes either packed (MR values per k step, contiguous) or straight from a row-major F32 array (the LoRA
  * shapes, where packing A would cost as much as the multiply). The code is written out by hand per accumulator
  * because the Vector API keeps values in registers only when they are plain locals, never in arrays.

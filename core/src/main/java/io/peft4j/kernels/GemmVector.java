@@ -40,7 +40,8 @@ final class GemmVector {
         final float[] a = new float[MC * KC];   // [MC/MR][KC][MR]
         final float[] tile = new float[MR * NR]; // [MR][NR]
         final float[] run = new float[Math.max(KC, MR) * 2];
-        final float[] stage = new float[TRANSPOSE_CHUNK * NR]; // a column-major B slice: [TRANSPOSE_CHUNK][w] or [16][TRANSPOSE_CHUNK]
+        // A slice of a column-major B on its way into a panel: [TRANSPOSE_CHUNK][w] or [16][TRANSPOSE_CHUNK].
+        final float[] stage = new float[TRANSPOSE_CHUNK * NR];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -138,7 +139,8 @@ final class GemmVector {
                 int len = Math.min(TRANSPOSE_CHUNK, whole - pc);
                 for (int jb = 0; jb < w; jb += 16) {
                     if (b.array == null)
-                        for (int i = 0; i < 16; i++) b.read(b.index(p0 + pc, j0 + jb + i), stage, i * TRANSPOSE_CHUNK, len);
+                        for (int i = 0; i < 16; i++)
+                            b.read(b.index(p0 + pc, j0 + jb + i), stage, i * TRANSPOSE_CHUNK, len);
                     for (int q = 0; q < len; q += 16) {
                         long at = off + 4L * ((pc + q) * w + jb);
                         if (b.array != null)
