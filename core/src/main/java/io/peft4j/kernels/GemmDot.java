@@ -4,7 +4,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -15,7 +14,8 @@ import java.util.Arrays;
  * products along k: vectors run over k, a 4 x 4 tile of C keeps 16 accumulators, and each k step loads 4 A and
  * 4 B^T vectors for 16 FMAs. The broadcast-based tile would spend one broadcast per FMA at n = 16 (and waste
  * lanes below 16) and runs at about half the speed. Each tile ends with 16 horizontal sums, ~15% of the work at
- * k = 768 (summed by a fixed butterfly, so the bits do not depend on the JIT). A is read in place (row-major heap F32); B is first copied to a dense B^T [n, k] (tiny) in 64-byte aligned native memory.
+ * k = 768 (summed by a fixed butterfly, so the bits do not depend on the JIT). A is read in place (row-major heap
+ * F32); B is first copied to a dense B^T [n, k] (tiny) in 64-byte aligned native memory.
  */
 final class GemmDot {
     private GemmDot() {}
@@ -24,7 +24,7 @@ final class GemmDot {
     private static final VectorSpecies<Float> S = GemmKernels.S;
     private static final int L = S.length();
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT;
-    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    private static final ByteOrder NATIVE = GemmKernels.NATIVE;
 
     /**
      * Per calling thread: B^T [n, k] in native memory aligned to 64 bytes, reused across calls. A heap float[]'s
@@ -40,7 +40,7 @@ final class GemmDot {
         long bytes = 4L * n * k;
         MemorySegment bt = BT.get();
         if (bt == null || bt.byteSize() < bytes) {
-            bt = Arena.ofAuto().allocate(Math.max(bytes, 4096), 64);
+            bt = GemmKernels.alignedFloats(Math.max((long) n * k, 1024));
             BT.set(bt);
         }
         if (b.colMajor() && b.array != null) {

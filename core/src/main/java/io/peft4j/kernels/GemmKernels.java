@@ -3,6 +3,7 @@ package io.peft4j.kernels;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
@@ -32,8 +33,16 @@ final class GemmKernels {
     static final int MR = 12;
     /** Columns of the register tile: two vectors. */
     static final int NR = 2 * L;
-    /** Byte order of the packed B panels (native memory, written by this process). */
-    static final ByteOrder LE = ByteOrder.nativeOrder();
+    /** Byte order of the kernels' native buffers (written and read by this process only). */
+    static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+
+    /**
+     * Native memory for {@code floats} floats, aligned to 64 bytes so every vector row loaded from it is one cache
+     * line (a heap float[] cannot be aligned), freed by the GC once unreachable.
+     */
+    static MemorySegment alignedFloats(long floats) {
+        return Arena.ofAuto().allocate(4 * Math.max(1, floats), 64);
+    }
 
     /** Writes (or adds) the real mr x nr corner of a spilled tile [MR][w] into C (row stride ldc). */
     static void storeTile(float[] tile, float[] c, int cOff, int ldc, int mr, int nr, boolean overwrite, int w) {
@@ -81,8 +90,8 @@ final class GemmKernels {
         }
         for (int p = 0, ai = aOff; p < kc; p++, ai += MR) {
             long bi = bOff + 4L * NR * p;
-            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bi, LE);
-            FloatVector b1 = FloatVector.fromMemorySegment(S, b, bi + 4L * L, LE);
+            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bi, NATIVE);
+            FloatVector b1 = FloatVector.fromMemorySegment(S, b, bi + 4L * L, NATIVE);
             FloatVector av;
             av = FloatVector.broadcast(S, a[ai + 0]); c0_0 = av.fma(b0, c0_0); c0_1 = av.fma(b1, c0_1);
             av = FloatVector.broadcast(S, a[ai + 1]); c1_0 = av.fma(b0, c1_0); c1_1 = av.fma(b1, c1_1);
@@ -125,7 +134,7 @@ final class GemmKernels {
         FloatVector c11_0 = FloatVector.zero(S);
         for (int p = 0, ai = aOff; p < kc; p++, ai += MR) {
             long bi = bOff + 4L * L * p;
-            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bi, LE);
+            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bi, NATIVE);
             FloatVector av;
             av = FloatVector.broadcast(S, a[ai + 0]); c0_0 = av.fma(b0, c0_0);
             av = FloatVector.broadcast(S, a[ai + 1]); c1_0 = av.fma(b0, c1_0);
@@ -184,8 +193,8 @@ final class GemmKernels {
         int r11 = aOff + Math.min(11, last) * lda;
         for (int p = 0; p < kc; p++) {
             long bi = bOff + 4L * NR * p;
-            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bi, LE);
-            FloatVector b1 = FloatVector.fromMemorySegment(S, b, bi + 4L * L, LE);
+            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bi, NATIVE);
+            FloatVector b1 = FloatVector.fromMemorySegment(S, b, bi + 4L * L, NATIVE);
             FloatVector av;
             av = FloatVector.broadcast(S, a[r0 + p]); c0_0 = av.fma(b0, c0_0); c0_1 = av.fma(b1, c0_1);
             av = FloatVector.broadcast(S, a[r1 + p]); c1_0 = av.fma(b0, c1_0); c1_1 = av.fma(b1, c1_1);
@@ -244,7 +253,7 @@ final class GemmKernels {
         int r11 = aOff + Math.min(11, last) * lda;
         for (int p = 0; p < kc; p++) {
             long bi = bOff + 4L * L * p;
-            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bi, LE);
+            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bi, NATIVE);
             FloatVector av;
             av = FloatVector.broadcast(S, a[r0 + p]); c0_0 = av.fma(b0, c0_0);
             av = FloatVector.broadcast(S, a[r1 + p]); c1_0 = av.fma(b0, c1_0);
@@ -317,13 +326,13 @@ final class GemmKernels {
             r0 = n0; r1 = n1; r2 = n2; r3 = n3; r4 = n4; r5 = n5; r6 = n6; r7 = n7;
             r8 = n8; r9 = n9; r10 = n10; r11 = n11; r12 = n12; r13 = n13; r14 = n14; r15 = n15;
         }
-        r0.intoMemorySegment(dst, dOff, LE); r1.intoMemorySegment(dst, dOff + ldd, LE);
-        r2.intoMemorySegment(dst, dOff + 2 * ldd, LE); r3.intoMemorySegment(dst, dOff + 3 * ldd, LE);
-        r4.intoMemorySegment(dst, dOff + 4 * ldd, LE); r5.intoMemorySegment(dst, dOff + 5 * ldd, LE);
-        r6.intoMemorySegment(dst, dOff + 6 * ldd, LE); r7.intoMemorySegment(dst, dOff + 7 * ldd, LE);
-        r8.intoMemorySegment(dst, dOff + 8 * ldd, LE); r9.intoMemorySegment(dst, dOff + 9 * ldd, LE);
-        r10.intoMemorySegment(dst, dOff + 10 * ldd, LE); r11.intoMemorySegment(dst, dOff + 11 * ldd, LE);
-        r12.intoMemorySegment(dst, dOff + 12 * ldd, LE); r13.intoMemorySegment(dst, dOff + 13 * ldd, LE);
-        r14.intoMemorySegment(dst, dOff + 14 * ldd, LE); r15.intoMemorySegment(dst, dOff + 15 * ldd, LE);
+        r0.intoMemorySegment(dst, dOff, NATIVE); r1.intoMemorySegment(dst, dOff + ldd, NATIVE);
+        r2.intoMemorySegment(dst, dOff + 2 * ldd, NATIVE); r3.intoMemorySegment(dst, dOff + 3 * ldd, NATIVE);
+        r4.intoMemorySegment(dst, dOff + 4 * ldd, NATIVE); r5.intoMemorySegment(dst, dOff + 5 * ldd, NATIVE);
+        r6.intoMemorySegment(dst, dOff + 6 * ldd, NATIVE); r7.intoMemorySegment(dst, dOff + 7 * ldd, NATIVE);
+        r8.intoMemorySegment(dst, dOff + 8 * ldd, NATIVE); r9.intoMemorySegment(dst, dOff + 9 * ldd, NATIVE);
+        r10.intoMemorySegment(dst, dOff + 10 * ldd, NATIVE); r11.intoMemorySegment(dst, dOff + 11 * ldd, NATIVE);
+        r12.intoMemorySegment(dst, dOff + 12 * ldd, NATIVE); r13.intoMemorySegment(dst, dOff + 13 * ldd, NATIVE);
+        r14.intoMemorySegment(dst, dOff + 14 * ldd, NATIVE); r15.intoMemorySegment(dst, dOff + 15 * ldd, NATIVE);
     }
 }

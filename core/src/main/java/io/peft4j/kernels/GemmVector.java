@@ -63,7 +63,7 @@ final class GemmVector {
         SoftReference<MemorySegment> ref = PACK_BUFFER.get();
         MemorySegment buf = ref == null ? null : ref.get();
         if (buf == null || buf.byteSize() < 4 * need) {
-            buf = PackedMatrix.allocate(need);
+            buf = GemmKernels.alignedFloats(need);
             PACK_BUFFER.set(new SoftReference<>(buf));
         }
         PackedMatrix pm = new PackedMatrix(b.rows, b.cols, KC, NR, buf);
@@ -103,8 +103,8 @@ final class GemmVector {
             int s = Math.toIntExact(b.index(p0 + p, j0 * NR));
             long o = base + 4L * NR * p;
             for (int j = j0; j < j1; j++, s += NR, o += stride) {
-                FloatVector.fromArray(GemmKernels.S, src, s).intoMemorySegment(d, o, GemmKernels.LE);
-                FloatVector.fromArray(GemmKernels.S, src, s + l).intoMemorySegment(d, o + 4L * l, GemmKernels.LE);
+                FloatVector.fromArray(GemmKernels.S, src, s).intoMemorySegment(d, o, GemmKernels.NATIVE);
+                FloatVector.fromArray(GemmKernels.S, src, s + l).intoMemorySegment(d, o + 4L * l, GemmKernels.NATIVE);
             }
         }
     }
@@ -138,15 +138,18 @@ final class GemmVector {
             for (int pc = 0; pc < whole; pc += TRANSPOSE_CHUNK) {
                 int len = Math.min(TRANSPOSE_CHUNK, whole - pc);
                 for (int jb = 0; jb < w; jb += 16) {
-                    if (b.array == null)
+                    float[] src = stage;
+                    int so = 0, lds = TRANSPOSE_CHUNK;
+                    if (b.array != null) {
+                        src = b.array;
+                        so = Math.toIntExact(b.index(p0 + pc, j0 + jb));
+                        lds = b.cs;
+                    } else {
                         for (int i = 0; i < 16; i++)
                             b.read(b.index(p0 + pc, j0 + jb + i), stage, i * TRANSPOSE_CHUNK, len);
-                    for (int q = 0; q < len; q += 16) {
-                        long at = off + 4L * ((pc + q) * w + jb);
-                        if (b.array != null)
-                            GemmKernels.transpose16(b.array, Math.toIntExact(b.index(p0 + pc + q, j0 + jb)), b.cs, d, at, 4L * w);
-                        else GemmKernels.transpose16(stage, q, TRANSPOSE_CHUNK, d, at, 4L * w);
                     }
+                    for (int q = 0; q < len; q += 16)   // column-major: consecutive k are adjacent in either source
+                        GemmKernels.transpose16(src, so + q, lds, d, off + 4L * ((pc + q) * w + jb), 4L * w);
                 }
             }
             pv = whole;

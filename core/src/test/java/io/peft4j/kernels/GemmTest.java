@@ -224,7 +224,7 @@ class GemmTest {
             float[] src = new float[so + 15 * lds + 16];
             for (int i = 0; i < src.length; i++) src[i] = (float) rng.nextDouble();
             long ldd = 4L * 48, dOff = 4L * 16;               // rows of a 48-wide panel, written from column 16
-            MemorySegment dst = PackedMatrix.allocate(16 * 48 + 16);
+            MemorySegment dst = GemmKernels.alignedFloats(16 * 48 + 16);
             GemmKernels.transpose16(src, so, lds, dst, dOff, ldd);
             for (int q = 0; q < 16; q++)
                 for (int i = 0; i < 16; i++)
