@@ -335,4 +335,48 @@ final class GemmKernels {
         r12.intoMemorySegment(dst, dOff + 12 * ldd, NATIVE); r13.intoMemorySegment(dst, dOff + 13 * ldd, NATIVE);
         r14.intoMemorySegment(dst, dOff + 14 * ldd, NATIVE); r15.intoMemorySegment(dst, dOff + 15 * ldd, NATIVE);
     }
+
+    /**
+     * Packs 16 consecutive k of an A row panel: reads {@code rows} (at most MR) rows of 16 floats at
+     * {@code src[so + i*lds]} and writes them transposed, as 16 runs of MR floats at {@code dst[dOff + p*MR]}, with
+     * zeros for the rows past {@code rows}. The perfect shuffle of {@link #transpose16} on MR rows and 16 - MR zero
+     * rows. Each store writes 16 lanes and the next store overwrites the extra ones, so {@code dst} needs L - MR
+     * floats of slack past the last run.
+     */
+    static void transposeRows(float[] src, int so, int lds, int rows, float[] dst, int dOff) {
+        FloatVector lo = INTERLEAVE_LO, hi = INTERLEAVE_HI, z = FloatVector.zero(S);
+        FloatVector r0 = FloatVector.fromArray(S, src, so);
+        FloatVector r1 = rows > 1 ? FloatVector.fromArray(S, src, so + lds) : z;
+        FloatVector r2 = rows > 2 ? FloatVector.fromArray(S, src, so + 2 * lds) : z;
+        FloatVector r3 = rows > 3 ? FloatVector.fromArray(S, src, so + 3 * lds) : z;
+        FloatVector r4 = rows > 4 ? FloatVector.fromArray(S, src, so + 4 * lds) : z;
+        FloatVector r5 = rows > 5 ? FloatVector.fromArray(S, src, so + 5 * lds) : z;
+        FloatVector r6 = rows > 6 ? FloatVector.fromArray(S, src, so + 6 * lds) : z;
+        FloatVector r7 = rows > 7 ? FloatVector.fromArray(S, src, so + 7 * lds) : z;
+        FloatVector r8 = rows > 8 ? FloatVector.fromArray(S, src, so + 8 * lds) : z;
+        FloatVector r9 = rows > 9 ? FloatVector.fromArray(S, src, so + 9 * lds) : z;
+        FloatVector r10 = rows > 10 ? FloatVector.fromArray(S, src, so + 10 * lds) : z;
+        FloatVector r11 = rows > 11 ? FloatVector.fromArray(S, src, so + 11 * lds) : z;
+        FloatVector r12 = z, r13 = z, r14 = z, r15 = z;
+        for (int round = 0; round < 4; round++) {
+            FloatVector n0 = lo.selectFrom(r0, r8), n1 = hi.selectFrom(r0, r8);
+            FloatVector n2 = lo.selectFrom(r1, r9), n3 = hi.selectFrom(r1, r9);
+            FloatVector n4 = lo.selectFrom(r2, r10), n5 = hi.selectFrom(r2, r10);
+            FloatVector n6 = lo.selectFrom(r3, r11), n7 = hi.selectFrom(r3, r11);
+            FloatVector n8 = lo.selectFrom(r4, r12), n9 = hi.selectFrom(r4, r12);
+            FloatVector n10 = lo.selectFrom(r5, r13), n11 = hi.selectFrom(r5, r13);
+            FloatVector n12 = lo.selectFrom(r6, r14), n13 = hi.selectFrom(r6, r14);
+            FloatVector n14 = lo.selectFrom(r7, r15), n15 = hi.selectFrom(r7, r15);
+            r0 = n0; r1 = n1; r2 = n2; r3 = n3; r4 = n4; r5 = n5; r6 = n6; r7 = n7;
+            r8 = n8; r9 = n9; r10 = n10; r11 = n11; r12 = n12; r13 = n13; r14 = n14; r15 = n15;
+        }
+        r0.intoArray(dst, dOff); r1.intoArray(dst, dOff + MR);
+        r2.intoArray(dst, dOff + 2 * MR); r3.intoArray(dst, dOff + 3 * MR);
+        r4.intoArray(dst, dOff + 4 * MR); r5.intoArray(dst, dOff + 5 * MR);
+        r6.intoArray(dst, dOff + 6 * MR); r7.intoArray(dst, dOff + 7 * MR);
+        r8.intoArray(dst, dOff + 8 * MR); r9.intoArray(dst, dOff + 9 * MR);
+        r10.intoArray(dst, dOff + 10 * MR); r11.intoArray(dst, dOff + 11 * MR);
+        r12.intoArray(dst, dOff + 12 * MR); r13.intoArray(dst, dOff + 13 * MR);
+        r14.intoArray(dst, dOff + 14 * MR); r15.intoArray(dst, dOff + 15 * MR);
+    }
 }

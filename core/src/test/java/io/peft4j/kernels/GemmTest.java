@@ -234,6 +234,28 @@ class GemmTest {
     }
 
     @Test
+    void transposeRowsMatchesTheElementLoop() {
+        assumeTrue(GemmKernels.TRANSPOSE16, "transposeRows needs 16-float vectors; this CPU's are " + GemmKernels.L);
+        SplittableRandom rng = new SplittableRandom(22);
+        int mr = GemmKernels.MR;
+        for (int rows : new int[] {1, 5, mr}) {
+            for (int lds : new int[] {16, 37, 768}) {
+                int so = rng.nextInt(5), dOff = 3;
+                float[] src = new float[so + (rows - 1) * lds + 16];
+                for (int i = 0; i < src.length; i++) src[i] = (float) rng.nextDouble();
+                float[] dst = new float[dOff + 16 * mr + GemmKernels.L];
+                Arrays.fill(dst, Float.NaN);
+                GemmKernels.transposeRows(src, so, lds, rows, dst, dOff);
+                for (int p = 0; p < 16; p++)
+                    for (int i = 0; i < mr; i++)
+                        assertEquals(i < rows ? src[so + i * lds + p] : 0f, dst[dOff + p * mr + i],
+                                rows + " rows, lds " + lds + ": k " + p + ", row " + i);
+                assertTrue(Float.isNaN(dst[dOff - 1]), "wrote before its first run");
+            }
+        }
+    }
+
+    @Test
     void packedMatrixHoldsTheLogicalMatrix() {
         SplittableRandom rng = new SplittableRandom(9);
         for (Kind kind : KINDS) {
