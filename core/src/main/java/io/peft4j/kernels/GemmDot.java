@@ -163,10 +163,11 @@ final class GemmDot {
     /**
      * Adds the lane sums of the 16 vectors at spill[r*16] to out[0..15], as a tree: each level adds the first and
      * second halves of two vectors' partial sums (two-source permutes), so 16 vectors become 8, 4, 2 and one that
-     * holds the 16 sums in order: 30 permutes and 15 adds, against 64 and 64 for 16 butterflies. A fixed order,
-     * so the bits do not depend on the JIT. Called after the tile, not from it, to stay out of its compilation.
+     * holds the 16 sums in order: 30 permutes and 15 adds, against 64 and 64 for 16 butterflies. Each vector's lanes
+     * are added in {@link #sumTree}'s order (lane e with e + 8, then + 4, + 2, + 1), so the sums are the same bits.
+     * Called after the tile, not from it, to stay out of its compilation.
      */
-    private static void reduce16(float[] spill, float[] out) {
+    static void reduce16(float[] spill, float[] out) {
         FloatVector w0 = pairSum(LO16, HI16, spill, 0), w1 = pairSum(LO16, HI16, spill, 2);
         FloatVector w2 = pairSum(LO16, HI16, spill, 4), w3 = pairSum(LO16, HI16, spill, 6);
         FloatVector w4 = pairSum(LO16, HI16, spill, 8), w5 = pairSum(LO16, HI16, spill, 10);
