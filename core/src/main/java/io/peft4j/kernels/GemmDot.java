@@ -13,10 +13,9 @@ import java.util.Arrays;
  * Very narrow outputs (n &lt;= {@link #MAX_N}: the LoRA down-projection {@code x·A^T} with r &lt;= 16) as dot
  * products along k: vectors run over k, a 4 x 4 tile of C keeps 16 accumulators, and each k step loads 4 A and
  * 4 B^T vectors for 16 FMAs. The broadcast-based tile would spend one broadcast per FMA at n = 16 (and waste
- * lanes below 16) and runs at about half the speed. Each tile ends with 16 horizontal sums, in a fixed order so the
- * bits do not depend on the JIT: with 16-lane vectors one permute-and-add tree for all 16 ({@link #reduce16}, 4-6%
- * faster in the whole product than 16 butterflies), otherwise a butterfly each. A is read in place (row-major
- * heap F32); B is first copied to a dense B^T [n, k] (tiny) in 64-byte aligned native memory.
+ * lanes below 16) and runs at about half the speed. Each tile ends with 16 horizontal sums, ~15% of the work at
+ * k = 768 (summed by a fixed butterfly, so the bits do not depend on the JIT). A is read in place (row-major heap
+ * F32); B is first copied to a dense B^T [n, k] (tiny) in 64-byte aligned native memory.
  */
 final class GemmDot {
     private GemmDot() {}
@@ -91,8 +90,6 @@ final class GemmDot {
                     int nr = Math.min(4, n - j0);
                     // Rows/columns past the edge repeat the last real one; their sums are discarded.
                     tile(ad, aBase + i0 * lda, lda, mr, bt, j0 * k, k, nr, out, spill);
-                    if (L == 16) reduce16(spill, out);
-                    else for (int r = 0; r < 16; r++) out[r] += sumTree(FloatVector.fromArray(S, spill, r * L));
                     for (int i = 0; i < mr; i++) {
                         int ci = cOff + (i0 + i) * ldc + j0;
                         for (int j = 0; j < nr; j++) c[ci + j] = accumulate ? c[ci + j] + out[i * 4 + j] : out[i * 4 + j];
@@ -124,14 +121,14 @@ final class GemmDot {
             x = FloatVector.fromArray(S, a, a3 + p);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32); c33 = x.fma(b3, c33);
         }
-        // Leave through a spill (plain stores); the caller sums: 16 reductions inline would exceed C2's inlining
-        // budget (see GemmKernels), and reduceLanes(ADD) has no fixed order (interpreted and compiled code could
-        // differ in the last bit). out starts with the k tail.
+        // Leave through a spill (plain stores) and sum in a separate method: 16 reductions inline would exceed
+        // C2's inlining budget (see GemmKernels), and reduceLanes(ADD) has no fixed order (interpreted and
+        // compiled code could differ in the last bit); sumTree's order is fixed.
         c00.intoArray(spill, 0); c01.intoArray(spill, L); c02.intoArray(spill, 2 * L); c03.intoArray(spill, 3 * L);
         c10.intoArray(spill, 4 * L); c11.intoArray(spill, 5 * L); c12.intoArray(spill, 6 * L); c13.intoArray(spill, 7 * L);
         c20.intoArray(spill, 8 * L); c21.intoArray(spill, 9 * L); c22.intoArray(spill, 10 * L); c23.intoArray(spill, 11 * L);
         c30.intoArray(spill, 12 * L); c31.intoArray(spill, 13 * L); c32.intoArray(spill, 14 * L); c33.intoArray(spill, 15 * L);
-        Arrays.fill(out, 0f);
+        for (int r = 0; r < 16; r++) out[r] = sumTree(FloatVector.fromArray(S, spill, r * L));
         // The k tail in scalar code: a masked vector step here would push the method past C2's inlining budget.
         for (; p < k; p++) {
             float x0 = a[a0 + p], x1 = a[a1 + p], x2 = a[a2 + p], x3 = a[a3 + p];
@@ -142,50 +139,6 @@ final class GemmDot {
             out[8] += x2 * y0; out[9] += x2 * y1; out[10] += x2 * y2; out[11] += x2 * y3;
             out[12] += x3 * y0; out[13] += x3 * y1; out[14] += x3 * y2; out[15] += x3 * y3;
         }
-    }
-
-    /**
-     * Index vectors of {@link #reduce16}'s level with groups of {@code g} partial sums: the first (or, with
-     * {@code half} = g / 2, the second) half of every group of x, then of every group of y.
-     */
-    private static FloatVector halves(int g, int half) {
-        if (L != 16) return null;
-        float[] idx = new float[L];
-        int n = L / g;   // groups per input vector
-        for (int rg = 0; rg < 2 * n; rg++)
-            for (int e = 0; e < g / 2; e++) idx[rg * (g / 2) + e] = (rg < n ? 0 : L) + (rg % n) * g + half + e;
-        return FloatVector.fromArray(S, idx, 0);
-    }
-
-    private static final FloatVector LO16 = halves(16, 0), HI16 = halves(16, 8), LO8 = halves(8, 0), HI8 = halves(8, 4);
-    private static final FloatVector LO4 = halves(4, 0), HI4 = halves(4, 2), LO2 = halves(2, 0), HI2 = halves(2, 1);
-
-    /**
-     * Adds the lane sums of the 16 vectors at spill[r*16] to out[0..15], as a tree: each level adds the first and
-     * second halves of two vectors' partial sums (two-source permutes), so 16 vectors become 8, 4, 2 and one that
-     * holds the 16 sums in order: 30 permutes and 15 adds, against 64 and 64 for 16 butterflies. Each vector's lanes
-     * are added in {@link #sumTree}'s order (lane e with e + 8, then + 4, + 2, + 1), so the sums are the same bits.
-     * Called after the tile, not from it, to stay out of its compilation.
-     */
-    static void reduce16(float[] spill, float[] out) {
-        FloatVector w0 = pairSum(LO16, HI16, spill, 0), w1 = pairSum(LO16, HI16, spill, 2);
-        FloatVector w2 = pairSum(LO16, HI16, spill, 4), w3 = pairSum(LO16, HI16, spill, 6);
-        FloatVector w4 = pairSum(LO16, HI16, spill, 8), w5 = pairSum(LO16, HI16, spill, 10);
-        FloatVector w6 = pairSum(LO16, HI16, spill, 12), w7 = pairSum(LO16, HI16, spill, 14);
-        FloatVector u0 = LO8.selectFrom(w0, w1).add(HI8.selectFrom(w0, w1));
-        FloatVector u1 = LO8.selectFrom(w2, w3).add(HI8.selectFrom(w2, w3));
-        FloatVector u2 = LO8.selectFrom(w4, w5).add(HI8.selectFrom(w4, w5));
-        FloatVector u3 = LO8.selectFrom(w6, w7).add(HI8.selectFrom(w6, w7));
-        FloatVector t0 = LO4.selectFrom(u0, u1).add(HI4.selectFrom(u0, u1));
-        FloatVector t1 = LO4.selectFrom(u2, u3).add(HI4.selectFrom(u2, u3));
-        FloatVector sums = LO2.selectFrom(t0, t1).add(HI2.selectFrom(t0, t1));
-        FloatVector.fromArray(S, out, 0).add(sums).intoArray(out, 0);
-    }
-
-    /** The first level of {@link #reduce16}: the spilled vectors r and r + 1, halves added. */
-    private static FloatVector pairSum(FloatVector lo, FloatVector hi, float[] spill, int r) {
-        FloatVector x = FloatVector.fromArray(S, spill, r * L), y = FloatVector.fromArray(S, spill, (r + 1) * L);
-        return lo.selectFrom(x, y).add(hi.selectFrom(x, y));
     }
 
     /** Lane-swap shuffles for a butterfly sum: lanes i and i ^ h for h = L/2, L/4, L/8, L/16 (constants for C2). */

@@ -336,20 +336,4 @@ class GemmTest {
             assertEquals(Float.floatToRawIntBits(w[0]), Float.floatToRawIntBits(got), "vector " + Arrays.toString(v));
         }
     }
-
-    @Test
-    void reduce16GivesTheButterflySumOfEveryVector() {
-        assumeTrue(GemmKernels.L == 16, "reduce16 needs 16-float vectors; this CPU's are " + GemmKernels.L);
-        SplittableRandom rng = new SplittableRandom(14);
-        for (int t = 0; t < 50; t++) {
-            float[] spill = new float[256], out = new float[16], base = new float[16];
-            for (int i = 0; i < spill.length; i++) spill[i] = (float) ((rng.nextDouble() - 0.5) * Math.pow(10, rng.nextInt(8)));
-            for (int r = 0; r < 16; r++) out[r] = base[r] = (float) rng.nextDouble();
-            GemmDot.reduce16(spill, out);
-            for (int r = 0; r < 16; r++) {
-                float sum = GemmDot.sumTree(jdk.incubator.vector.FloatVector.fromArray(GemmKernels.S, spill, 16 * r));
-                assertEquals(Float.floatToRawIntBits(base[r] + sum), Float.floatToRawIntBits(out[r]), "vector " + r);
-            }
-        }
-    }
 }
