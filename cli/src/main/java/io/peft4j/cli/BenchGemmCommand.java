@@ -117,10 +117,22 @@ public final class BenchGemmCommand implements Callable<Integer> {
         Runnable op = packed != null ? () -> Gemm.matmul(a, packed, c, false) : () -> Gemm.matmul(a, b, c, false);
         double flops = 2.0 * s.m * s.k * s.n;
         // Warm-up: until the kernels are C2-compiled (Vector API code is ~100x slower before), the pool has
-        // started and pages are touched: at least 1 s (or 3 run lengths) and 20 products.
+        // started and pages are touched: at least 1 s (or 3 run lengths) and 20 products, then until two
+        // successive 0.1 s windows agree within 5% (at most 5 s more): on 2 cores a late C2 compilation can
+        // otherwise leave the first shape of a list measured at a quarter of its speed.
         long warmEnd = System.nanoTime() + (long) (Math.max(1.0, 3 * minTime) * 1e9);
         int reps = 0;
         while (System.nanoTime() < warmEnd || reps < 20) { op.run(); reps++; }
+        long settleEnd = System.nanoTime() + 5_000_000_000L;
+        double previous = 0;
+        while (System.nanoTime() < settleEnd) {
+            long w = System.nanoTime();
+            int n = 0;
+            do { op.run(); n++; } while (System.nanoTime() - w < 100_000_000L);
+            double rate = n / ((System.nanoTime() - w) / 1e9);
+            if (previous > 0 && Math.abs(rate - previous) <= 0.05 * previous) break;
+            previous = rate;
+        }
         long t0 = System.nanoTime();
         for (int i = 0; i < 5; i++) op.run();
         double perOp = (System.nanoTime() - t0) / 1e9 / 5;
