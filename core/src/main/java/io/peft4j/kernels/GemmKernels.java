@@ -341,7 +341,9 @@ final class GemmKernels {
      * {@code src[so + i*lds]} and writes them transposed, as 16 runs of MR floats at {@code dst[dOff + p*MR]}, with
      * zeros for the rows past {@code rows}. The perfect shuffle of {@link #transpose16} on MR rows and 16 - MR zero
      * rows. Each store writes 16 lanes and the next store overwrites the extra ones, so {@code dst} needs L - MR
-     * floats of slack past the last run.
+     * floats of slack past the last run. The shuffle rounds are written out again rather than shared with
+     * {@code transpose16}: a helper could hand 16 vectors back only through an array, which C2 does not keep in
+     * registers (see the class comment), and the two differ in their loads and in where they store.
      */
     static void transposeRows(float[] src, int so, int lds, int rows, float[] dst, int dOff) {
         FloatVector lo = INTERLEAVE_LO, hi = INTERLEAVE_HI, z = FloatVector.zero(S);
