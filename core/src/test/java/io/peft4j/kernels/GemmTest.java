@@ -234,6 +234,26 @@ class GemmTest {
     }
 
     @Test
+    void narrowBIsTransposedForTheDotKernelInEveryLayout() {
+        // GemmDot's B^T [n, k]: 16 x 16 register-transposed blocks (row-major heap B with exactly 16 columns) plus
+        // the leftover rows, or the element loops (other widths and storages).
+        SplittableRandom rng = new SplittableRandom(23);
+        for (int k : new int[] {1, 15, 16, 17, 48, 777})
+            for (int n : new int[] {16, 15, 3})
+                for (Kind kind : new Kind[] {Kind.HEAP_ROW, Kind.HEAP_COL, Kind.SEG_BF16_ROW, Kind.SEG_F32_COL}) {
+                    Tensor b = operand(kind, k, n, rng);
+                    MemorySegment bt = GemmDot.transposeB(GemmOperand.of(b, "B"));
+                    for (int j = 0; j < n; j++)
+                        for (int p = 0; p < k; p++)
+                            assertEquals(b.get(p, j), bt.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) j * k + p),
+                                    kind + " " + k + "x" + n + ": B^T[" + j + ", " + p + "]");
+                }
+        // And through the whole product, with k tails on both sides of a 16-row block.
+        for (int k : new int[] {40, 777})
+            check("dot row-major B k=" + k, operand(Kind.HEAP_ROW, 37, k, rng), operand(Kind.HEAP_ROW, k, 16, rng), false, true, rng);
+    }
+
+    @Test
     void transposeRowsMatchesTheElementLoop() {
         assumeTrue(GemmKernels.TRANSPOSE16, "transposeRows needs 16-float vectors; this CPU's are " + GemmKernels.L);
         SplittableRandom rng = new SplittableRandom(22);
