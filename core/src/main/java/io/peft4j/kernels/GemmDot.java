@@ -47,7 +47,7 @@ final class GemmDot {
             for (int j = 0; j < n; j++) MemorySegment.copy(b.array, Math.toIntExact(b.index(0, j)), bt, F32, 4L * j * k, k);
         } else if (b.array != null) {
             // Row-major heap B (at most 16 columns). With exactly 16, whole 16 x 16 blocks go through the register
-            // transpose (768 x 16: ~4 us instead of 12-19 us, ~5% of the product on 2 threads); the rows left
+            // transpose (768 x 16: ~4 us instead of 9-19 us; +2-4% on the whole product); the rows left
             // over, and narrower B, take one strided pass per column (the source stays in L1).
             float[] src = b.array;
             int s0 = Math.toIntExact(b.off), rs = b.rs, p0 = 0;
