@@ -392,27 +392,14 @@ public final class NnOps {
         // keep when the 24-bit uniform u >= p, i.e. when the integer draw >= ceil(p * 2^24)
         int threshold = (int) Math.ceil(p * (double) (1 << 24));
         float[] y = new float[n];
-        Parallel.forRange(0, n, GRAIN, (a, b) -> {
-            for (int i = a; i < b; i++) y[i] = keep(seed, i, threshold) ? xd[xo + i] * keepScale : 0f;
-        });
+        Parallel.forRange(0, n, GRAIN, (a, b) -> K.dropout(seed, a, threshold, keepScale, xd, xo + a, y, a, b - a));
         Tensor out = Tensor.of(y, x.shape());
         return Tape.record(out, () -> {
             float[] dy = gradOrNull(out);
             if (dy == null) return;
             float[] dx = x.gradBuffer().data();
-            Parallel.forRange(0, n, GRAIN, (a, b) -> {
-                for (int i = a; i < b; i++) if (keep(seed, i, threshold)) dx[i] += dy[i] * keepScale;
-            });
+            Parallel.forRange(0, n, GRAIN, (a, b) -> K.dropoutBackward(seed, a, threshold, keepScale, dy, a, dx, a, b - a));
         }, x);
-    }
-
-    /** SplitMix64 finaliser of (seed, index): a counter-based draw, independent of evaluation order. */
-    static boolean keep(long seed, long index, int threshold) {
-        long z = seed + (index + 1) * 0x9E3779B97F4A7C15L;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        z ^= z >>> 31;
-        return (int) (z >>> 40) >= threshold;
     }
 
     // ------------------------------------------------------------------ helpers

@@ -1,8 +1,10 @@
 package io.peft4j.kernels;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -416,6 +418,55 @@ final class VectorNnKernels implements NnKernels {
             FloatVector.fromArray(S, dy, dyo + i).fma(d, FloatVector.fromArray(S, dx, dxo + i)).intoArray(dx, dxo + i);
         }
         TAIL.siluBackward(x, xo + i, dy, dyo + i, dx, dxo + i, n - i);
+    }
+
+    // ------------------------------------------------------------------ dropout
+
+    /**
+     * The dropout draw on 64-bit lanes: one long lane per float, so the floats use a species of the same lane count
+     * (256-bit floats beside 512-bit longs). Only with 512-bit vectors: AVX-512DQ multiplies 64-bit lanes in one
+     * instruction, and without it C2 may not intrinsify the long multiply at all.
+     */
+    private static final VectorSpecies<Long> DL = LongVector.SPECIES_512;
+    private static final VectorSpecies<Float> DF = VectorSpecies.of(float.class, VectorShape.forBitSize(DL.length() * 32));
+    private static final boolean DROPOUT_VECTOR = S.vectorBitSize() >= 512;
+    private static final LongVector DROPOUT_LANE_OFFSETS = LongVector.zero(DL).addIndex(1).mul(NnMath.SPLITMIX_GAMMA);
+
+    /** NnMath.dropoutKeep for the DL.length() elements whose draws start at z0 = seed + (first index + 1) * gamma. */
+    private static VectorMask<Float> keepMask(long z0, int threshold) {
+        LongVector z = LongVector.broadcast(DL, z0).add(DROPOUT_LANE_OFFSETS);
+        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(NnMath.SPLITMIX_M1);
+        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(NnMath.SPLITMIX_M2);
+        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
+        return z.lanewise(VectorOperators.LSHR, 40).compare(VectorOperators.GE, threshold).cast(DF);
+    }
+
+    @Override
+    public void dropout(long seed, long index, int threshold, float scale, float[] x, int xo, float[] y, int yo, int n) {
+        int i = 0;
+        if (DROPOUT_VECTOR) {
+            int l = DF.length();
+            long z0 = seed + (index + 1) * NnMath.SPLITMIX_GAMMA, step = l * NnMath.SPLITMIX_GAMMA;
+            // A masked load leaves dropped lanes +0 (even where x is inf or NaN), as the scalar twin's 0f.
+            for (; i <= n - l; i += l, z0 += step)
+                FloatVector.fromArray(DF, x, xo + i, keepMask(z0, threshold)).mul(scale).intoArray(y, yo + i);
+        }
+        TAIL.dropout(seed, index + i, threshold, scale, x, xo + i, y, yo + i, n - i);
+    }
+
+    @Override
+    public void dropoutBackward(long seed, long index, int threshold, float scale, float[] dy, int dyo, float[] dx, int dxo, int n) {
+        int i = 0;
+        if (DROPOUT_VECTOR) {
+            int l = DF.length();
+            long z0 = seed + (index + 1) * NnMath.SPLITMIX_GAMMA, step = l * NnMath.SPLITMIX_GAMMA;
+            for (; i <= n - l; i += l, z0 += step) {
+                FloatVector g = FloatVector.fromArray(DF, dy, dyo + i).mul(scale);
+                // Masked add: dropped lanes of dx keep their bits (a -0 stays -0), as in the scalar twin.
+                FloatVector.fromArray(DF, dx, dxo + i).add(g, keepMask(z0, threshold)).intoArray(dx, dxo + i);
+            }
+        }
+        TAIL.dropoutBackward(seed, index + i, threshold, scale, dy, dyo + i, dx, dxo + i, n - i);
     }
 
     @Override

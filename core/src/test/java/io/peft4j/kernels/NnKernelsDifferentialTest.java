@@ -253,6 +253,47 @@ class NnKernelsDifferentialTest {
     }
 
     @Test
+    void dropoutMatchesTheScalarTwinBitForBit() {
+        // The same draw, so the same mask; kept elements are x * scale in both, so equality is exact. Non-finite x
+        // and -0 in dx check that dropped lanes are +0 in y and untouched in dx.
+        long[] seeds = {0, 77, -5, Long.MIN_VALUE, 0x123456789ABCDEFL};
+        long[] firstIndex = {0, 1, 15, 1L << 40};
+        int[] thresholds = {0, 1, 1 << 22, (int) Math.ceil(0.3 * (1 << 24)), (1 << 24) - 1, 1 << 24};
+        for (int t = 0; t < TRIALS; t++) {
+            int n = size(), xo = rng.nextInt(3), yo = rng.nextInt(3);
+            long seed = seeds[rng.nextInt(seeds.length)], index = firstIndex[rng.nextInt(firstIndex.length)] + rng.nextInt(100);
+            int threshold = thresholds[rng.nextInt(thresholds.length)];
+            float scale = threshold == 1 << 24 ? 0f : (float) (1 << 24) / ((1 << 24) - threshold);
+            float[] x = rand(xo + n, 3);
+            if (n > 2) { x[xo] = Float.POSITIVE_INFINITY; x[xo + n / 2] = Float.NaN; }
+            float[] ys = new float[yo + n], yv = new float[yo + n];
+            S.dropout(seed, index, threshold, scale, x, xo, ys, yo, n);
+            V.dropout(seed, index, threshold, scale, x, xo, yv, yo, n);
+            for (int i = 0; i < yo + n; i++)
+                assertEquals(Float.floatToRawIntBits(ys[i]), Float.floatToRawIntBits(yv[i]), "dropout n=" + n + " threshold " + threshold + " element " + i);
+            float[] dy = rand(yo + n, 2), dxs = rand(xo + n, 1);
+            for (int i = 0; i < dxs.length; i += 3) dxs[i] = -0f;
+            float[] dxv = dxs.clone();
+            S.dropoutBackward(seed, index, threshold, scale, dy, yo, dxs, xo, n);
+            V.dropoutBackward(seed, index, threshold, scale, dy, yo, dxv, xo, n);
+            for (int i = 0; i < xo + n; i++)
+                assertEquals(Float.floatToRawIntBits(dxs[i]), Float.floatToRawIntBits(dxv[i]), "dropout backward n=" + n + " element " + i);
+        }
+    }
+
+    @Test
+    void dropoutDrawIsTheSplitMix64Finaliser() {
+        // Reference values of SplitMix64's output function for seed 0 (state gamma, 2 gamma, ...): the published
+        // sequence starts e220a8397b1dcdaf, 6e789e6aa1b965f4; keep compares its top 24 bits with the threshold.
+        long[] first = {0xe220a8397b1dcdafL, 0x6e789e6aa1b965f4L};
+        for (int i = 0; i < first.length; i++) {
+            int top24 = (int) (first[i] >>> 40);
+            assertEquals(true, NnMath.dropoutKeep(0, i, top24), "draw " + i + " reaches its own value");
+            assertEquals(false, NnMath.dropoutKeep(0, i, top24 + 1), "draw " + i + " is below the next threshold");
+        }
+    }
+
+    @Test
     void zeroLengthIsANoOp() {
         float[] a = {1, 2, 3};
         for (NnKernels k : new NnKernels[] {S, V}) {
