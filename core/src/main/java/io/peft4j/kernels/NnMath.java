@@ -34,12 +34,15 @@ public final class NnMath {
      * (ceil(p * 2^24) for drop probability p).
      */
     public static boolean dropoutKeep(long seed, long index, int threshold) {
-        long z = seed + (index + 1) * SPLITMIX_GAMMA;
+        long z = dropoutState(seed, index);
         z = (z ^ (z >>> 30)) * SPLITMIX_M1;
         z = (z ^ (z >>> 27)) * SPLITMIX_M2;
         z ^= z >>> 31;
         return (int) (z >>> 40) >= threshold;
     }
+
+    /** The SplitMix64 state that {@link #dropoutKeep} finalises for element {@code index}. */
+    static long dropoutState(long seed, long index) { return seed + (index + 1) * SPLITMIX_GAMMA; }
 
     /** GELU derivatives clamp x here: beyond, they are 0 or 1 to float precision, and inf * 0 would give NaN. */
     static final float GELU_GRAD_CLAMP = 10f;

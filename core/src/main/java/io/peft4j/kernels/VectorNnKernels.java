@@ -430,9 +430,12 @@ final class VectorNnKernels implements NnKernels {
     private static final VectorSpecies<Long> DL = LongVector.SPECIES_512;
     private static final VectorSpecies<Float> DF = VectorSpecies.of(float.class, VectorShape.forBitSize(DL.length() * 32));
     private static final boolean DROPOUT_VECTOR = S.vectorBitSize() >= 512;
+    private static final int DROPOUT_LANES = DF.length();
+    /** The state's increment from lane to lane, and from one vector step to the next. */
     private static final LongVector DROPOUT_LANE_OFFSETS = LongVector.zero(DL).addIndex(1).mul(NnMath.SPLITMIX_GAMMA);
+    private static final long DROPOUT_STEP = DROPOUT_LANES * NnMath.SPLITMIX_GAMMA;
 
-    /** NnMath.dropoutKeep for the DL.length() elements whose draws start at z0 = seed + (first index + 1) * gamma. */
+    /** NnMath.dropoutKeep for the DROPOUT_LANES elements whose first has the state z0 (NnMath.dropoutState). */
     private static VectorMask<Float> keepMask(long z0, int threshold) {
         LongVector z = LongVector.broadcast(DL, z0).add(DROPOUT_LANE_OFFSETS);
         z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(NnMath.SPLITMIX_M1);
@@ -444,28 +447,22 @@ final class VectorNnKernels implements NnKernels {
     @Override
     public void dropout(long seed, long index, int threshold, float scale, float[] x, int xo, float[] y, int yo, int n) {
         int i = 0;
-        if (DROPOUT_VECTOR) {
-            int l = DF.length();
-            long z0 = seed + (index + 1) * NnMath.SPLITMIX_GAMMA, step = l * NnMath.SPLITMIX_GAMMA;
-            // A masked load leaves dropped lanes +0 (even where x is inf or NaN), as the scalar twin's 0f.
-            for (; i <= n - l; i += l, z0 += step)
+        // A masked load leaves dropped lanes +0 (even where x is inf or NaN), as the scalar twin's 0f.
+        if (DROPOUT_VECTOR)
+            for (long z0 = NnMath.dropoutState(seed, index); i <= n - DROPOUT_LANES; i += DROPOUT_LANES, z0 += DROPOUT_STEP)
                 FloatVector.fromArray(DF, x, xo + i, keepMask(z0, threshold)).mul(scale).intoArray(y, yo + i);
-        }
         TAIL.dropout(seed, index + i, threshold, scale, x, xo + i, y, yo + i, n - i);
     }
 
     @Override
     public void dropoutBackward(long seed, long index, int threshold, float scale, float[] dy, int dyo, float[] dx, int dxo, int n) {
         int i = 0;
-        if (DROPOUT_VECTOR) {
-            int l = DF.length();
-            long z0 = seed + (index + 1) * NnMath.SPLITMIX_GAMMA, step = l * NnMath.SPLITMIX_GAMMA;
-            for (; i <= n - l; i += l, z0 += step) {
+        // A masked add: dropped lanes of dx keep their bits (a -0 stays -0), as in the scalar twin.
+        if (DROPOUT_VECTOR)
+            for (long z0 = NnMath.dropoutState(seed, index); i <= n - DROPOUT_LANES; i += DROPOUT_LANES, z0 += DROPOUT_STEP) {
                 FloatVector g = FloatVector.fromArray(DF, dy, dyo + i).mul(scale);
-                // Masked add: dropped lanes of dx keep their bits (a -0 stays -0), as in the scalar twin.
                 FloatVector.fromArray(DF, dx, dxo + i).add(g, keepMask(z0, threshold)).intoArray(dx, dxo + i);
             }
-        }
         TAIL.dropoutBackward(seed, index + i, threshold, scale, dy, dyo + i, dx, dxo + i, n - i);
     }
 

@@ -6,6 +6,8 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -288,8 +290,8 @@ class NnKernelsDifferentialTest {
         long[] first = {0xe220a8397b1dcdafL, 0x6e789e6aa1b965f4L};
         for (int i = 0; i < first.length; i++) {
             int top24 = (int) (first[i] >>> 40);
-            assertEquals(true, NnMath.dropoutKeep(0, i, top24), "draw " + i + " reaches its own value");
-            assertEquals(false, NnMath.dropoutKeep(0, i, top24 + 1), "draw " + i + " is below the next threshold");
+            assertTrue(NnMath.dropoutKeep(0, i, top24), "draw " + i + " reaches its own value");
+            assertFalse(NnMath.dropoutKeep(0, i, top24 + 1), "draw " + i + " is below the next threshold");
         }
     }
 
