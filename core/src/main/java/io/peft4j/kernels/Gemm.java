@@ -68,6 +68,8 @@ public final class Gemm {
         } else if (ao.rows <= Matvec.MAX_M) {
             Tensor ad = a.contiguous();
             Matvec.multiply(ad.data(), ad.dataOffset(), ao.cols, ao.rows, bo, cd, cOff, ldc, accumulate);
+        } else if (GemmPairs.AVAILABLE && bo.cols <= GemmPairs.MAX_N && ao.heapRowMajor()) {
+            GemmPairs.multiply(ao, GemmPairs.relayoutB(bo), ao.cols, bo.cols, cd, cOff, ldc, accumulate);
         } else if (bo.cols <= GemmDot.MAX_N && ao.heapRowMajor()) {
             GemmDot.multiply(ao, GemmDot.transposeB(bo), ao.cols, bo.cols, cd, cOff, ldc, accumulate);
         } else {

@@ -92,17 +92,20 @@ class GemmTest {
      * far below the O(|a||b|) error of any indexing bug (a wrong or missing product), so it cannot hide one.
      */
     static void check(String label, Tensor a, Tensor b, boolean packed, boolean accumulate, SplittableRandom rng) {
+        check(label, a, b, accumulate, rng, c -> {
+            if (packed) Gemm.matmul(a, Gemm.pack(b), c, accumulate, KernelMode.VECTOR);
+            else Gemm.matmul(a, b, c, accumulate, KernelMode.VECTOR);
+        });
+    }
+
+    /** {@link #check} of any fast path: {@code fast} computes C (+)= A·B into the C tensor it is given. */
+    static void check(String label, Tensor a, Tensor b, boolean accumulate, SplittableRandom rng, java.util.function.Consumer<Tensor> fast) {
         int m = a.dim(0), k = a.dim(1), n = b.dim(1);
         int off = rng.nextInt(4) * 9;
         Tensor c = cTensor(m, n, off, rng);
         float[] before = c.storage().array().clone();
         Tensor cRef = new Tensor(Storage.heap(before.clone()), DType.F32, c.shape(), c.strides(), off);
-        if (packed) {
-            PackedMatrix pm = Gemm.pack(b);
-            Gemm.matmul(a, pm, c, accumulate, KernelMode.VECTOR);
-        } else {
-            Gemm.matmul(a, b, c, accumulate, KernelMode.VECTOR);
-        }
+        fast.accept(c);
         Gemm.matmul(a, b, cRef, accumulate, KernelMode.SCALAR);
         double[] scale = absProduct(a, b);
         float[] got = c.storage().array(), want = cRef.storage().array();
@@ -210,6 +213,13 @@ class GemmTest {
             Gemm.matmul(a, b, c3, false, KernelMode.VECTOR);
             // Each C element is summed by exactly one kernel call in the same order whatever the split.
             assertArrayEquals(c1.data(), c3.data());
+            Tensor bn = operand(Kind.HEAP_COL, 300, 16, rng);   // the narrow (LoRA x·A^T) path
+            Tensor n1 = Tensor.zeros(150, 16), n3 = Tensor.zeros(150, 16);
+            Parallel.setThreads(1);
+            Gemm.matmul(a, bn, n1, false, KernelMode.VECTOR);
+            Parallel.setThreads(3);
+            Gemm.matmul(a, bn, n3, false, KernelMode.VECTOR);
+            assertArrayEquals(n1.data(), n3.data());
         } finally {
             Parallel.setThreads(saved);
         }
@@ -251,6 +261,71 @@ class GemmTest {
         // And through the whole product, with k tails on both sides of a 16-row block.
         for (int k : new int[] {40, 777})
             check("dot row-major B k=" + k, operand(Kind.HEAP_ROW, 37, k, rng), operand(Kind.HEAP_ROW, k, 16, rng), false, true, rng);
+    }
+
+    @Test
+    void pairLayoutHoldsBInEveryLayout() {
+        // GemmPairs' B: lane 2j+q of vector h of pair pp is B[2pp+q, 8h+j], zero past k and n. Row-major heap B with
+        // 16 columns goes through the interleaving permutes, the rest through the element loops. Widest first, so
+        // the narrower cases reuse a buffer that holds stale values where they must write zeros.
+        SplittableRandom rng = new SplittableRandom(29);
+        for (int k : new int[] {777, 17, 16, 15, 2, 1})
+            for (int n : new int[] {16, 15, 8, 1})
+                for (Kind kind : new Kind[] {Kind.HEAP_ROW, Kind.HEAP_COL, Kind.HEAP_STRIDED, Kind.SEG_BF16_ROW, Kind.SEG_F32_COL}) {
+                    Tensor b = operand(kind, k, n, rng);
+                    MemorySegment bp = GemmPairs.relayoutB(GemmOperand.of(b, "B"));
+                    for (int pp = 0; pp < (k + 1) / 2; pp++)
+                        for (int h = 0; h < 2; h++)
+                            for (int lane = 0; lane < 16; lane++) {
+                                int p = 2 * pp + lane % 2, j = 8 * h + lane / 2;
+                                float want = p < k && j < n ? b.get(p, j) : 0f;
+                                assertEquals(want, bp.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 32L * pp + 16L * h + lane),
+                                        kind + " " + k + "x" + n + ": pair " + pp + ", vector " + h + ", lane " + lane);
+                            }
+                }
+    }
+
+    @Test
+    void pairKernelMatchesTheScalarTwin() {
+        // Called directly, so it is checked on every CPU (Gemm routes to it only with 512-bit vectors). Rows around
+        // the 8-row tile, odd and even k (an odd k's last product is added after the pair sums), n around the two
+        // 8-column halves, A at odd offsets and strides (pairs not 8-byte aligned) and dense.
+        SplittableRandom rng = new SplittableRandom(31);
+        for (int m : new int[] {1, 7, 8, 9, 37})
+            for (int k : new int[] {1, 2, 3, 16, 17, 777})
+                for (int n : new int[] {1, 5, 8, 9, 16})
+                    for (boolean dense : new boolean[] {false, true}) {
+                        Tensor a = dense ? operand(Kind.HEAP_ROW, m, k, rng).contiguous() : operand(Kind.HEAP_ROW, m, k, rng);
+                        Tensor b = operand(KINDS[rng.nextInt(KINDS.length)], k, n, rng);
+                        boolean acc = rng.nextBoolean();
+                        check("pairs " + m + "x" + k + "x" + n + (dense ? " dense" : "") + (acc ? " acc" : ""), a, b, acc, rng, c -> {
+                            GemmOperand ao = GemmOperand.of(a, "A"), bo = GemmOperand.of(b, "B");
+                            GemmPairs.multiply(ao, GemmPairs.relayoutB(bo), k, n, c.storage().array(), c.dataOffset(), n, acc);
+                        });
+                    }
+    }
+
+    @Test
+    void pairKernelPropagatesInfinitiesWithoutSpuriousNaN() {
+        // inf in a pair's even or odd slot, and in an odd k's last column: the partner lane's product must not turn
+        // inf into NaN (inf * B stays inf where B != 0; only the zero column of B gives NaN, as in the scalar twin).
+        int m = 20, k = 11, n = 16;
+        Tensor a = Tensor.zeros(m, k), b = Tensor.zeros(k, n);
+        for (int p = 0; p < k; p++) for (int j = 0; j < n; j++) b.set(j == 2 ? 0f : 0.5f + j, p, j);
+        a.set(Float.POSITIVE_INFINITY, 3, 4);
+        a.set(Float.NEGATIVE_INFINITY, 5, 7);
+        a.set(Float.POSITIVE_INFINITY, 6, 10);
+        a.set(Float.NaN, 9, 1);
+        Tensor got = Tensor.zeros(m, n), want = Tensor.zeros(m, n);
+        GemmPairs.multiply(GemmOperand.of(a, "A"), GemmPairs.relayoutB(GemmOperand.of(b, "B")), k, n, got.data(), 0, n, false);
+        Gemm.matmul(a, b, want, false, KernelMode.SCALAR);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                assertEquals(want.get(i, j), got.get(i, j), "C[" + i + "," + j + "]");   // assertEquals(float) equates NaNs
+        assertEquals(Float.POSITIVE_INFINITY, got.get(3, 0));
+        assertEquals(Float.NEGATIVE_INFINITY, got.get(5, 0));
+        assertEquals(Float.POSITIVE_INFINITY, got.get(6, 0));
+        assertTrue(Float.isNaN(got.get(3, 2)) && Float.isNaN(got.get(9, 5)));
     }
 
     @Test
