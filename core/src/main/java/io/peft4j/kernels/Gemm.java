@@ -11,7 +11,9 @@ import io.peft4j.tensor.Tensor;
  *
  * <ul>
  *   <li>m &lt;= 4 ({@link Matvec}): B streamed once from its storage, no packing (decode is memory-bound).</li>
- *   <li>n &lt;= 16 with a row-major heap F32 A ({@link GemmDot}): dot products along k (LoRA {@code x·A^T}).</li>
+ *   <li>n = 16 with a row-major heap F32 A, on CPUs with 512-bit vectors ({@link GemmPairs}): A broadcast two k at
+ *       a time, each broadcast feeding two FMAs (LoRA {@code x·A^T} at rank 16).</li>
+ *   <li>other n &lt;= 16 with a row-major heap F32 A ({@link GemmDot}): dot products along k.</li>
  *   <li>otherwise ({@link GemmVector}): B packed into panels, a 12 x 2-vector register tile, A packed per MC x KC
  *       block, or read in place for the LoRA shapes (n &lt;= 64 or k &lt;= 64).</li>
  * </ul>
@@ -68,8 +70,8 @@ public final class Gemm {
         } else if (ao.rows <= Matvec.MAX_M) {
             Tensor ad = a.contiguous();
             Matvec.multiply(ad.data(), ad.dataOffset(), ao.cols, ao.rows, bo, cd, cOff, ldc, accumulate);
-        } else if (GemmPairs.AVAILABLE && bo.cols <= GemmPairs.MAX_N && ao.heapRowMajor()) {
-            GemmPairs.multiply(ao, GemmPairs.relayoutB(bo), ao.cols, bo.cols, cd, cOff, ldc, accumulate);
+        } else if (GemmPairs.AVAILABLE && bo.cols == GemmPairs.N && ao.heapRowMajor()) {
+            GemmPairs.multiply(ao, GemmPairs.relayoutB(bo), ao.cols, cd, cOff, ldc, accumulate);
         } else if (bo.cols <= GemmDot.MAX_N && ao.heapRowMajor()) {
             GemmDot.multiply(ao, GemmDot.transposeB(bo), ao.cols, bo.cols, cd, cOff, ldc, accumulate);
         } else {

@@ -9,7 +9,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * Narrow outputs (n &lt;= 16: the LoRA down-projection {@code x·A^T} with r &lt;= 16) with the vectors along n and
+ * Outputs 16 columns wide (the LoRA down-projection {@code x·A^T} at rank 16) with the vectors along n and
  * A's elements broadcast two at a time. One 64-bit broadcast load ({@code vbroadcastsd}) puts the pair
  * (A[i,p], A[i,p+1]) in every lane pair, and B is re-laid so that lane 2j+q of a vector holds B[p+q, j]; each
  * broadcast then feeds two FMAs (columns 0-7 and 8-15), the ratio of the big GEMM's 12 x 32 tile.
@@ -35,7 +35,8 @@ final class GemmPairs {
     private static final int L = 16;
     /** Whether Gemm routes to this kernel: the CPU has 512-bit vectors (and so the 32 registers the tile needs). */
     static final boolean AVAILABLE = GemmKernels.L == L;
-    static final int MAX_N = 16;
+    /** The one output width this kernel computes (narrower outputs would waste lanes: GemmDot is faster there). */
+    static final int N = 16;
     /** Rows of the register tile. */
     static final int MR = 8;
     private static final ValueLayout.OfDouble PAIR = ValueLayout.JAVA_DOUBLE_UNALIGNED;
@@ -65,18 +66,19 @@ final class GemmPairs {
     private static final ThreadLocal<MemorySegment> BP = new ThreadLocal<>();
 
     /**
-     * Copies B [k, n] (n &lt;= 16) into the calling thread's pair layout, valid until its next call: ceil(k/2)
-     * pairs of two 16-float vectors; lane 2j+q of vector h of pair pp is B[2pp+q, 8h+j] (zero past k and n).
+     * Copies B [k, 16] into the calling thread's pair layout, valid until its next call: ceil(k/2) pairs of two
+     * 16-float vectors; lane 2j+q of vector h of pair pp is B[2pp+q, 8h+j] (zero past k).
      */
     static MemorySegment relayoutB(GemmOperand b) {
         int k = b.rows, n = b.cols, pairs = (k + 1) / 2;
+        if (n != N) throw new IllegalArgumentException("GemmPairs: B must have " + N + " columns, got " + b);
         long floats = 2L * L * pairs;
         MemorySegment bp = BP.get();
         if (bp == null || bp.byteSize() < 4 * floats) {
             bp = GemmKernels.alignedFloats(Math.max(floats, 2048));
             BP.set(bp);
         }
-        if (n == L && b.rowMajor() && b.array != null) {
+        if (b.rowMajor() && b.array != null) {
             // Two rows of B are one pair: interleave their low halves, then their high halves (2 permutes).
             float[] src = b.array;
             int s = Math.toIntExact(b.off), rs = b.rs;
@@ -88,6 +90,21 @@ final class GemmPairs {
                 long o = 8L * L * pp;
                 INTERLEAVE_LO.selectFrom(r0, r1).intoMemorySegment(bp, o, NATIVE);
                 INTERLEAVE_HI.selectFrom(r0, r1).intoMemorySegment(bp, o + 4L * L, NATIVE);
+            }
+            return bp;
+        }
+        if (b.colMajor() && b.array != null && k >= L) {
+            // B's columns (the rows of the LoRA weight A [r, k]) are contiguous, so each block of 8 columns x 8 pairs
+            // of k is an 8 x 8 matrix of 64-bit pairs, and its transpose is the pair layout: three rounds of
+            // interleaving row i with row i + 4 (24 permutes per 8 vectors). Pairs past the last whole block of 16
+            // k take the element loop below.
+            float[] src = b.array;
+            int s = Math.toIntExact(b.off), cs = b.cs, p0 = 0;
+            for (; p0 + L <= k; p0 += L)
+                for (int h = 0; h < 2; h++) transposePairs(src, s + 8 * h * cs + p0, cs, bp, 4L * L * (p0 + h));
+            for (int p = p0; p < 2 * pairs; p++) {
+                long o = 8L * L * (p / 2) + 4L * (p & 1);
+                for (int j = 0; j < n; j++) bp.set(F32, o + 4L * (j / 8 * L + 2 * (j % 8)), p < k ? src[s + j * cs + p] : 0f);
             }
             return bp;
         }
@@ -110,10 +127,54 @@ final class GemmPairs {
         return bp;
     }
 
-    /** C[m, n] (+)= A·B with A row-major heap F32 and bp = {@link #relayoutB}(B). */
-    static void multiply(GemmOperand a, MemorySegment bp, int k, int n, float[] c, int cOff, int ldc, boolean accumulate) {
+    /** Double-lane indices of the 8 x 8 pair transpose: lane i of (a, b) interleaved from their low (high) halves. */
+    private static final DoubleVector PAIR_LO, PAIR_HI;
+    static {
+        double[] lo = new double[8], hi = new double[8];
+        for (int i = 0; i < 8; i++) {
+            lo[i] = (i % 2 == 0 ? 0 : 8) + i / 2;
+            hi[i] = (i % 2 == 0 ? 0 : 8) + 4 + i / 2;
+        }
+        PAIR_LO = DoubleVector.fromArray(DS, lo, 0);
+        PAIR_HI = DoubleVector.fromArray(DS, hi, 0);
+    }
+
+    /**
+     * Writes the transpose of 8 rows x 8 float pairs ({@code src[so]}, row stride {@code lds}) as 8 vectors of 16 floats,
+     * {@code 8 * L} floats apart, into {@code dst} from byte offset {@code dOff}: vector q holds pair q of each row.
+     */
+    private static void transposePairs(float[] src, int so, int lds, MemorySegment dst, long dOff) {
+        DoubleVector lo = PAIR_LO, hi = PAIR_HI;
+        DoubleVector r0 = FloatVector.fromArray(S, src, so).reinterpretAsDoubles();
+        DoubleVector r1 = FloatVector.fromArray(S, src, so + lds).reinterpretAsDoubles();
+        DoubleVector r2 = FloatVector.fromArray(S, src, so + 2 * lds).reinterpretAsDoubles();
+        DoubleVector r3 = FloatVector.fromArray(S, src, so + 3 * lds).reinterpretAsDoubles();
+        DoubleVector r4 = FloatVector.fromArray(S, src, so + 4 * lds).reinterpretAsDoubles();
+        DoubleVector r5 = FloatVector.fromArray(S, src, so + 5 * lds).reinterpretAsDoubles();
+        DoubleVector r6 = FloatVector.fromArray(S, src, so + 6 * lds).reinterpretAsDoubles();
+        DoubleVector r7 = FloatVector.fromArray(S, src, so + 7 * lds).reinterpretAsDoubles();
+        for (int round = 0; round < 3; round++) {
+            DoubleVector n0 = lo.selectFrom(r0, r4), n1 = hi.selectFrom(r0, r4);
+            DoubleVector n2 = lo.selectFrom(r1, r5), n3 = hi.selectFrom(r1, r5);
+            DoubleVector n4 = lo.selectFrom(r2, r6), n5 = hi.selectFrom(r2, r6);
+            DoubleVector n6 = lo.selectFrom(r3, r7), n7 = hi.selectFrom(r3, r7);
+            r0 = n0; r1 = n1; r2 = n2; r3 = n3; r4 = n4; r5 = n5; r6 = n6; r7 = n7;
+        }
+        long step = 8L * L;
+        r0.reinterpretAsFloats().intoMemorySegment(dst, dOff, NATIVE);
+        r1.reinterpretAsFloats().intoMemorySegment(dst, dOff + step, NATIVE);
+        r2.reinterpretAsFloats().intoMemorySegment(dst, dOff + 2 * step, NATIVE);
+        r3.reinterpretAsFloats().intoMemorySegment(dst, dOff + 3 * step, NATIVE);
+        r4.reinterpretAsFloats().intoMemorySegment(dst, dOff + 4 * step, NATIVE);
+        r5.reinterpretAsFloats().intoMemorySegment(dst, dOff + 5 * step, NATIVE);
+        r6.reinterpretAsFloats().intoMemorySegment(dst, dOff + 6 * step, NATIVE);
+        r7.reinterpretAsFloats().intoMemorySegment(dst, dOff + 7 * step, NATIVE);
+    }
+
+    /** C[m, 16] (+)= A·B with A row-major heap F32 and bp = {@link #relayoutB}(B). */
+    static void multiply(GemmOperand a, MemorySegment bp, int k, float[] c, int cOff, int ldc, boolean accumulate) {
         int m = a.rows;
-        if (m == 0 || n == 0) return;
+        if (m == 0) return;
         MemorySegment as = MemorySegment.ofArray(a.array);
         long aBase = 4 * a.off, lda = 4L * a.rs;
         int tiles = (m + MR - 1) / MR;
@@ -128,7 +189,7 @@ final class GemmPairs {
                 int i0 = t * MR, mr = Math.min(MR, m - i0);
                 long row0 = aBase + i0 * lda;
                 tile(as, row0, lda, mr, bp, k / 2, out);
-                finish(out, as, row0, lda, mr, k, lastB, c, cOff + i0 * ldc, ldc, n, accumulate);
+                finish(out, as, row0, lda, mr, k, lastB, c, cOff + i0 * ldc, ldc, accumulate);
             }
         });
     }
@@ -181,20 +242,15 @@ final class GemmPairs {
         EVEN.selectFrom(c7_0, c7_1).add(ODD.selectFrom(c7_0, c7_1)).intoArray(out, 7 * L);
     }
 
-    /** Adds row k-1's product when k is odd, then writes (or adds) the real mr x n corner of {@code out} into C. */
+    /** Adds row k-1's product when k is odd, then writes (or adds) the real mr rows of {@code out} into C. */
     private static void finish(float[] out, MemorySegment as, long row0, long lda, int mr, int k, FloatVector lastB,
-                               float[] c, int cOff, int ldc, int n, boolean accumulate) {
+                               float[] c, int cOff, int ldc, boolean accumulate) {
         for (int i = 0; i < mr; i++) {
             FloatVector v = FloatVector.fromArray(S, out, i * L);
             if (lastB != null) v = FloatVector.broadcast(S, as.get(F32U, row0 + i * lda + 4L * (k - 1))).fma(lastB, v);
             int ci = cOff + i * ldc;
-            if (n == L) {
-                if (accumulate) v = v.add(FloatVector.fromArray(S, c, ci));
-                v.intoArray(c, ci);
-            } else {
-                v.intoArray(out, i * L);
-                for (int j = 0; j < n; j++) c[ci + j] = accumulate ? c[ci + j] + out[i * L + j] : out[i * L + j];
-            }
+            if (accumulate) v = v.add(FloatVector.fromArray(S, c, ci));
+            v.intoArray(c, ci);
         }
     }
 }

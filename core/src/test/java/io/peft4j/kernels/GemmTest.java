@@ -265,44 +265,45 @@ class GemmTest {
 
     @Test
     void pairLayoutHoldsBInEveryLayout() {
-        // GemmPairs' B: lane 2j+q of vector h of pair pp is B[2pp+q, 8h+j], zero past k and n. Row-major heap B with
-        // 16 columns goes through the interleaving permutes, the rest through the element loops. Widest first, so
-        // the narrower cases reuse a buffer that holds stale values where they must write zeros.
+        // GemmPairs' B: lane 2j+q of vector h of pair pp is B[2pp+q, 8h+j], zero past k. Row-major heap B goes
+        // through the interleaving permutes, column-major heap B through the 8 x 8 pair transposes (and the element
+        // loop for the pairs after the last whole 16 k), other storages through the element loops. Longest k first,
+        // so the shorter cases reuse a buffer that holds stale values where an odd k must write zeros.
         SplittableRandom rng = new SplittableRandom(29);
+        int n = GemmPairs.N;
         for (int k : new int[] {777, 17, 16, 15, 2, 1})
-            for (int n : new int[] {16, 15, 8, 1})
-                for (Kind kind : new Kind[] {Kind.HEAP_ROW, Kind.HEAP_COL, Kind.HEAP_STRIDED, Kind.SEG_BF16_ROW, Kind.SEG_F32_COL}) {
-                    Tensor b = operand(kind, k, n, rng);
-                    MemorySegment bp = GemmPairs.relayoutB(GemmOperand.of(b, "B"));
-                    for (int pp = 0; pp < (k + 1) / 2; pp++)
-                        for (int h = 0; h < 2; h++)
-                            for (int lane = 0; lane < 16; lane++) {
-                                int p = 2 * pp + lane % 2, j = 8 * h + lane / 2;
-                                float want = p < k && j < n ? b.get(p, j) : 0f;
-                                assertEquals(want, bp.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 32L * pp + 16L * h + lane),
-                                        kind + " " + k + "x" + n + ": pair " + pp + ", vector " + h + ", lane " + lane);
-                            }
-                }
+            for (Kind kind : KINDS) {
+                Tensor b = operand(kind, k, n, rng);
+                MemorySegment bp = GemmPairs.relayoutB(GemmOperand.of(b, "B"));
+                for (int pp = 0; pp < (k + 1) / 2; pp++)
+                    for (int h = 0; h < 2; h++)
+                        for (int lane = 0; lane < 16; lane++) {
+                            int p = 2 * pp + lane % 2, j = 8 * h + lane / 2;
+                            float want = p < k ? b.get(p, j) : 0f;
+                            assertEquals(want, bp.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 32L * pp + 16L * h + lane),
+                                    kind + " " + k + "x" + n + ": pair " + pp + ", vector " + h + ", lane " + lane);
+                        }
+            }
     }
 
     @Test
     void pairKernelMatchesTheScalarTwin() {
         // Called directly, so it is checked on every CPU (Gemm routes to it only with 512-bit vectors). Rows around
-        // the 8-row tile, odd and even k (an odd k's last product is added after the pair sums), n around the two
-        // 8-column halves, A at odd offsets and strides (pairs not 8-byte aligned) and dense.
+        // the 8-row tile, odd and even k (an odd k's last product is added after the pair sums), B in every storage,
+        // A at odd offsets and strides (pairs not 8-byte aligned) and dense.
         SplittableRandom rng = new SplittableRandom(31);
+        int n = GemmPairs.N;
         for (int m : new int[] {1, 7, 8, 9, 37})
-            for (int k : new int[] {1, 2, 3, 16, 17, 777})
-                for (int n : new int[] {1, 5, 8, 9, 16})
-                    for (boolean dense : new boolean[] {false, true}) {
-                        Tensor a = dense ? operand(Kind.HEAP_ROW, m, k, rng).contiguous() : operand(Kind.HEAP_ROW, m, k, rng);
-                        Tensor b = operand(KINDS[rng.nextInt(KINDS.length)], k, n, rng);
-                        boolean acc = rng.nextBoolean();
-                        check("pairs " + m + "x" + k + "x" + n + (dense ? " dense" : "") + (acc ? " acc" : ""), a, b, acc, rng, c -> {
-                            GemmOperand ao = GemmOperand.of(a, "A"), bo = GemmOperand.of(b, "B");
-                            GemmPairs.multiply(ao, GemmPairs.relayoutB(bo), k, n, c.storage().array(), c.dataOffset(), n, acc);
-                        });
-                    }
+            for (int k : new int[] {1, 2, 3, 16, 17, 33, 777})
+                for (boolean dense : new boolean[] {false, true}) {
+                    Tensor a = dense ? operand(Kind.HEAP_ROW, m, k, rng).contiguous() : operand(Kind.HEAP_ROW, m, k, rng);
+                    Tensor b = operand(KINDS[rng.nextInt(KINDS.length)], k, n, rng);
+                    boolean acc = rng.nextBoolean();
+                    check("pairs " + m + "x" + k + "x" + n + (dense ? " dense" : "") + (acc ? " acc" : ""), a, b, acc, rng, c -> {
+                        GemmOperand ao = GemmOperand.of(a, "A"), bo = GemmOperand.of(b, "B");
+                        GemmPairs.multiply(ao, GemmPairs.relayoutB(bo), k, c.storage().array(), c.dataOffset(), n, acc);
+                    });
+                }
     }
 
     @Test
@@ -317,7 +318,7 @@ class GemmTest {
         a.set(Float.POSITIVE_INFINITY, 6, 10);
         a.set(Float.NaN, 9, 1);
         Tensor got = Tensor.zeros(m, n), want = Tensor.zeros(m, n);
-        GemmPairs.multiply(GemmOperand.of(a, "A"), GemmPairs.relayoutB(GemmOperand.of(b, "B")), k, n, got.data(), 0, n, false);
+        GemmPairs.multiply(GemmOperand.of(a, "A"), GemmPairs.relayoutB(GemmOperand.of(b, "B")), k, got.data(), 0, n, false);
         Gemm.matmul(a, b, want, false, KernelMode.SCALAR);
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
