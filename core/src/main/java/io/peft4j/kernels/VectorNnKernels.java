@@ -1,10 +1,8 @@
 package io.peft4j.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -422,48 +420,21 @@ final class VectorNnKernels implements NnKernels {
 
     // ------------------------------------------------------------------ dropout
 
-    /**
-     * The dropout draw on 64-bit lanes: one long lane per float, so the floats use a species of the same lane count
-     * (256-bit floats beside 512-bit longs). Only with 512-bit vectors: AVX-512DQ multiplies 64-bit lanes in one
-     * instruction, and without it C2 may not intrinsify the long multiply at all.
+    /*
+     * Dropout stays scalar (the SplitMix64 draw element by element). A Vector API version (the draw on 8 long lanes,
+     * bit-for-bit the same) was 5x faster once C2 had compiled it, but C2 reached it only ~17 s into a training run;
+     * until then C1 ran it through the Vector API's Java fallbacks, ~100x slower. Stop 14 measured the cost across
+     * launches of `bench train small`: 245-256 tok/s with it against 288-368 without (2 warm-up steps), and 306 vs 315
+     * after 8 warm-up steps, so no gain even when warm.
      */
-    private static final VectorSpecies<Long> DL = LongVector.SPECIES_512;
-    private static final VectorSpecies<Float> DF = VectorSpecies.of(float.class, VectorShape.forBitSize(DL.length() * 32));
-    private static final boolean DROPOUT_VECTOR = S.vectorBitSize() >= 512;
-    private static final int DROPOUT_LANES = DF.length();
-    /** The state's increment from lane to lane, and from one vector step to the next. */
-    private static final LongVector DROPOUT_LANE_OFFSETS = LongVector.zero(DL).addIndex(1).mul(NnMath.SPLITMIX_GAMMA);
-    private static final long DROPOUT_STEP = DROPOUT_LANES * NnMath.SPLITMIX_GAMMA;
-
-    /** NnMath.dropoutKeep for the DROPOUT_LANES elements whose first has the state z0 (NnMath.dropoutState). */
-    private static VectorMask<Float> keepMask(long z0, int threshold) {
-        LongVector z = LongVector.broadcast(DL, z0).add(DROPOUT_LANE_OFFSETS);
-        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(NnMath.SPLITMIX_M1);
-        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(NnMath.SPLITMIX_M2);
-        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
-        return z.lanewise(VectorOperators.LSHR, 40).compare(VectorOperators.GE, threshold).cast(DF);
-    }
-
     @Override
     public void dropout(long seed, long index, int threshold, float scale, float[] x, int xo, float[] y, int yo, int n) {
-        int i = 0;
-        // A masked load leaves dropped lanes +0 (even where x is inf or NaN), as the scalar twin's 0f.
-        if (DROPOUT_VECTOR)
-            for (long z0 = NnMath.dropoutState(seed, index); i <= n - DROPOUT_LANES; i += DROPOUT_LANES, z0 += DROPOUT_STEP)
-                FloatVector.fromArray(DF, x, xo + i, keepMask(z0, threshold)).mul(scale).intoArray(y, yo + i);
-        TAIL.dropout(seed, index + i, threshold, scale, x, xo + i, y, yo + i, n - i);
+        TAIL.dropout(seed, index, threshold, scale, x, xo, y, yo, n);
     }
 
     @Override
     public void dropoutBackward(long seed, long index, int threshold, float scale, float[] dy, int dyo, float[] dx, int dxo, int n) {
-        int i = 0;
-        // A masked add: dropped lanes of dx keep their bits (a -0 stays -0), as in the scalar twin.
-        if (DROPOUT_VECTOR)
-            for (long z0 = NnMath.dropoutState(seed, index); i <= n - DROPOUT_LANES; i += DROPOUT_LANES, z0 += DROPOUT_STEP) {
-                FloatVector g = FloatVector.fromArray(DF, dy, dyo + i).mul(scale);
-                FloatVector.fromArray(DF, dx, dxo + i).add(g, keepMask(z0, threshold)).intoArray(dx, dxo + i);
-            }
-        TAIL.dropoutBackward(seed, index + i, threshold, scale, dy, dyo + i, dx, dxo + i, n - i);
+        TAIL.dropoutBackward(seed, index, threshold, scale, dy, dyo, dx, dxo, n);
     }
 
     @Override
