@@ -25,8 +25,8 @@ public final class NnMath {
     static final float INV_SQRT_2PI = 0.39894228040143268f;
     static final float GELU_K = 0.79788456080286536f;   // sqrt(2/pi)
     static final float GELU_C = 0.044715f;
-    /** SplitMix64's increment and finaliser multipliers: the dropout draw (the vector kernel uses the same). */
-    static final long SPLITMIX_GAMMA = 0x9E3779B97F4A7C15L, SPLITMIX_M1 = 0xBF58476D1CE4E5B9L, SPLITMIX_M2 = 0x94D049BB133111EBL;
+    /** SplitMix64's increment and finaliser multipliers: the dropout draw. */
+    private static final long SPLITMIX_GAMMA = 0x9E3779B97F4A7C15L, SPLITMIX_M1 = 0xBF58476D1CE4E5B9L, SPLITMIX_M2 = 0x94D049BB133111EBL;
 
     /**
      * Whether dropout keeps element {@code index}: the SplitMix64 finaliser of {@code seed + (index + 1) * gamma},
@@ -34,15 +34,12 @@ public final class NnMath {
      * (ceil(p * 2^24) for drop probability p).
      */
     public static boolean dropoutKeep(long seed, long index, int threshold) {
-        long z = dropoutState(seed, index);
+        long z = seed + (index + 1) * SPLITMIX_GAMMA;
         z = (z ^ (z >>> 30)) * SPLITMIX_M1;
         z = (z ^ (z >>> 27)) * SPLITMIX_M2;
         z ^= z >>> 31;
         return (int) (z >>> 40) >= threshold;
     }
-
-    /** The SplitMix64 state that {@link #dropoutKeep} finalises for element {@code index}. */
-    static long dropoutState(long seed, long index) { return seed + (index + 1) * SPLITMIX_GAMMA; }
 
     /** GELU derivatives clamp x here: beyond, they are 0 or 1 to float precision, and inf * 0 would give NaN. */
     static final float GELU_GRAD_CLAMP = 10f;
