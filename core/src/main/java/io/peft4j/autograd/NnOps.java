@@ -2,6 +2,7 @@ package io.peft4j.autograd;
 
 import io.peft4j.kernels.AttentionKernels;
 import io.peft4j.kernels.NnKernels;
+import io.peft4j.kernels.NnMath;
 import io.peft4j.kernels.Parallel;
 import io.peft4j.tensor.DType;
 import io.peft4j.tensor.Tensor;
@@ -392,13 +393,17 @@ public final class NnOps {
         // keep when the 24-bit uniform u >= p, i.e. when the integer draw >= ceil(p * 2^24)
         int threshold = (int) Math.ceil(p * (double) (1 << 24));
         float[] y = new float[n];
-        Parallel.forRange(0, n, GRAIN, (a, b) -> K.dropout(seed, a, threshold, keepScale, xd, xo + a, y, a, b - a));
+        Parallel.forRange(0, n, GRAIN, (a, b) -> {
+            for (int i = a; i < b; i++) y[i] = NnMath.dropoutKeep(seed, i, threshold) ? xd[xo + i] * keepScale : 0f;
+        });
         Tensor out = Tensor.of(y, x.shape());
         return Tape.record(out, () -> {
             float[] dy = gradOrNull(out);
             if (dy == null) return;
             float[] dx = x.gradBuffer().data();
-            Parallel.forRange(0, n, GRAIN, (a, b) -> K.dropoutBackward(seed, a, threshold, keepScale, dy, a, dx, a, b - a));
+            Parallel.forRange(0, n, GRAIN, (a, b) -> {
+                for (int i = a; i < b; i++) if (NnMath.dropoutKeep(seed, i, threshold)) dx[i] += dy[i] * keepScale;
+            });
         }, x);
     }
 

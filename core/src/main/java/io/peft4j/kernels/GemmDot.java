@@ -47,17 +47,14 @@ final class GemmDot {
         if (b.colMajor() && b.array != null) {
             for (int j = 0; j < n; j++) MemorySegment.copy(b.array, Math.toIntExact(b.index(0, j)), bt, F32, 4L * j * k, k);
         } else if (b.array != null) {
-            // Row-major heap B (at most 16 columns). With exactly 16, whole 16 x 16 blocks go through the register
-            // transpose (768 x 16: ~4 us instead of 9-19 us; +2-4% on the whole product); the rows left
-            // over, and narrower B, take one strided pass per column (the source stays in L1).
+            // Row-major heap B (at most 16 columns): one strided pass per column; the source stays in L1. (16 columns
+            // with 16-float vectors go to GemmPairs, so a register transpose here would never run.)
             float[] src = b.array;
-            int s0 = Math.toIntExact(b.off), rs = b.rs, p0 = 0;
-            if (n == L && GemmKernels.TRANSPOSE16)
-                for (; p0 + L <= k; p0 += L) GemmKernels.transpose16(src, s0 + p0 * rs, rs, bt, 4L * p0, 4L * k);
+            int s0 = Math.toIntExact(b.off), rs = b.rs;
             for (int j = 0; j < n; j++) {
                 long o = (long) j * k;
-                int s = s0 + p0 * rs + j * b.cs;
-                for (int p = p0; p < k; p++, s += rs) bt.setAtIndex(F32, o + p, src[s]);
+                int s = s0 + j * b.cs;
+                for (int p = 0; p < k; p++, s += rs) bt.setAtIndex(F32, o + p, src[s]);
             }
         } else if (b.colMajor()) {
             float[] col = new float[k];

@@ -288,11 +288,19 @@ final class GemmKernels {
     static {
         float[] lo = new float[L], hi = new float[L];
         for (int i = 0; i < L; i++) {
-            lo[i] = (i % 2 == 0 ? 0 : L) + i / 2;          // selectFrom index: >= L picks from the second vector
-            hi[i] = (i % 2 == 0 ? 0 : L) + L / 2 + i / 2;
+            lo[i] = interleaveIndex(i, L, false);
+            hi[i] = interleaveIndex(i, L, true);
         }
         INTERLEAVE_LO = FloatVector.fromArray(S, lo, 0);
         INTERLEAVE_HI = FloatVector.fromArray(S, hi, 0);
+    }
+
+    /**
+     * The selectFrom index of lane i when two vectors of {@code lanes} lanes are interleaved from their low (or high)
+     * halves, a0 b0 a1 b1 ...: even lanes come from the first vector, odd lanes (index >= lanes) from the second.
+     */
+    static int interleaveIndex(int i, int lanes, boolean high) {
+        return (i % 2 == 0 ? 0 : lanes) + (high ? lanes / 2 : 0) + i / 2;
     }
 
     /** Whether {@link #transpose16} can run (the vectors hold 16 floats). */

@@ -53,8 +53,8 @@ final class GemmPairs {
         for (int i = 0; i < L; i++) {
             e[i] = 2 * i;
             o[i] = 2 * i + 1;
-            lo[i] = (i % 2 == 0 ? 0 : L) + i / 2;
-            hi[i] = (i % 2 == 0 ? 0 : L) + L / 2 + i / 2;
+            lo[i] = GemmKernels.interleaveIndex(i, L, false);
+            hi[i] = GemmKernels.interleaveIndex(i, L, true);
         }
         EVEN = FloatVector.fromArray(S, e, 0);
         ODD = FloatVector.fromArray(S, o, 0);
@@ -132,8 +132,8 @@ final class GemmPairs {
     static {
         double[] lo = new double[8], hi = new double[8];
         for (int i = 0; i < 8; i++) {
-            lo[i] = (i % 2 == 0 ? 0 : 8) + i / 2;
-            hi[i] = (i % 2 == 0 ? 0 : 8) + 4 + i / 2;
+            lo[i] = GemmKernels.interleaveIndex(i, 8, false);
+            hi[i] = GemmKernels.interleaveIndex(i, 8, true);
         }
         PAIR_LO = DoubleVector.fromArray(DS, lo, 0);
         PAIR_HI = DoubleVector.fromArray(DS, hi, 0);

@@ -110,18 +110,6 @@ public interface NnKernels {
     void swigluBackward(float[] g, int go, float[] u, int uo, float[] dy, int dyo, float[] dg, int dgo,
                         float[] du, int duo, int n);
 
-    // ------------------------------------------------------------------ dropout
-
-    /**
-     * Inverted dropout of the elements [index, index + n) of a tensor: y = x * scale where an element is kept, 0 where
-     * it is dropped. Element e is kept when {@link NnMath#dropoutKeep}(seed, e, threshold): the mask depends only on
-     * the seed and the element's index, not on how the range is split among threads.
-     */
-    void dropout(long seed, long index, int threshold, float scale, float[] x, int xo, float[] y, int yo, int n);
-
-    /** Dropout backward for the same elements: dx += dy * scale where the element was kept; dx is not touched elsewhere. */
-    void dropoutBackward(long seed, long index, int threshold, float scale, float[] dy, int dyo, float[] dx, int dxo, int n);
-
     // ------------------------------------------------------------------ RoPE
 
     /**

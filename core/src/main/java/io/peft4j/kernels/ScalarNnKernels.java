@@ -191,16 +191,6 @@ final class ScalarNnKernels implements NnKernels {
     }
 
     @Override
-    public void dropout(long seed, long index, int threshold, float scale, float[] x, int xo, float[] y, int yo, int n) {
-        for (int i = 0; i < n; i++) y[yo + i] = NnMath.dropoutKeep(seed, index + i, threshold) ? x[xo + i] * scale : 0f;
-    }
-
-    @Override
-    public void dropoutBackward(long seed, long index, int threshold, float scale, float[] dy, int dyo, float[] dx, int dxo, int n) {
-        for (int i = 0; i < n; i++) if (NnMath.dropoutKeep(seed, index + i, threshold)) dx[dxo + i] += dy[dyo + i] * scale;
-    }
-
-    @Override
     public void swiglu(float[] g, int go, float[] u, int uo, float[] y, int yo, int n) {
         for (int i = 0; i < n; i++) y[yo + i] = g[go + i] * NnMath.sigmoid(g[go + i]) * u[uo + i];
     }

@@ -418,25 +418,6 @@ final class VectorNnKernels implements NnKernels {
         TAIL.siluBackward(x, xo + i, dy, dyo + i, dx, dxo + i, n - i);
     }
 
-    // ------------------------------------------------------------------ dropout
-
-    /*
-     * Dropout stays scalar (the SplitMix64 draw element by element). A Vector API version (the draw on 8 long lanes,
-     * bit-for-bit the same) was 5x faster once C2 had compiled it, but C2 reached it only ~17 s into a training run;
-     * until then C1 ran it through the Vector API's Java fallbacks, ~100x slower. Stop 14 measured the cost across
-     * launches of `bench train small`: 245-256 tok/s with it against 288-368 without (2 warm-up steps), and 306 vs 315
-     * after 8 warm-up steps, so no gain even when warm.
-     */
-    @Override
-    public void dropout(long seed, long index, int threshold, float scale, float[] x, int xo, float[] y, int yo, int n) {
-        TAIL.dropout(seed, index, threshold, scale, x, xo, y, yo, n);
-    }
-
-    @Override
-    public void dropoutBackward(long seed, long index, int threshold, float scale, float[] dy, int dyo, float[] dx, int dxo, int n) {
-        TAIL.dropoutBackward(seed, index, threshold, scale, dy, dyo, dx, dxo, n);
-    }
-
     @Override
     public void swiglu(float[] g, int go, float[] u, int uo, float[] y, int yo, int n) {
         int i = 0, ub = S.loopBound(n);

@@ -393,6 +393,35 @@ class NnOpsForwardTest {
         assertThrows(IllegalArgumentException.class, () -> NnOps.dropout(x, 1.5f, 1, true));
     }
 
+    @Test
+    void dropoutKeepsExactlyTheDrawnElements() {
+        // Against the draw itself (NnMath.dropoutKeep of the element's index), over sizes that the pool splits into
+        // chunks: kept elements are x * scale, dropped ones +0 even where x is inf or NaN; the gradient is dy * scale
+        // where kept and +0 (untouched) elsewhere. Compared bit for bit.
+        long seed = 0x123456789ABCDEFL;
+        for (int n : new int[] {1, 17, 5_000, 70_001})
+            for (float p : new float[] {0.05f, 0.3f, 0.999f}) {
+                float[] xv = Tensor.randn(n, 3f, n).toFloatArray();
+                xv[0] = Float.POSITIVE_INFINITY;
+                xv[n / 2] = Float.NaN;
+                Tensor x = Tensor.of(xv, n).requiresGrad(true), dy = Tensor.randn(n + 1, 2f, n);
+                float[] y;
+                try (Tape tape = Tape.record()) {
+                    Tensor out = NnOps.dropout(x, p, seed, true);
+                    y = out.toFloatArray();
+                    tape.backward(out, dy);
+                }
+                float[] g = x.grad().toFloatArray(), dyv = dy.toFloatArray();
+                float scale = 1f / (1f - p);
+                int threshold = (int) Math.ceil(p * (double) (1 << 24));
+                for (int i = 0; i < n; i++) {
+                    boolean keep = io.peft4j.kernels.NnMath.dropoutKeep(seed, i, threshold);
+                    assertEquals(Float.floatToRawIntBits(keep ? xv[i] * scale : 0f), Float.floatToRawIntBits(y[i]), "n " + n + " p " + p + ": y[" + i + "]");
+                    assertEquals(Float.floatToRawIntBits(keep ? dyv[i] * scale : 0f), Float.floatToRawIntBits(g[i]), "n " + n + " p " + p + ": dx[" + i + "]");
+                }
+            }
+    }
+
     // ------------------------------------------------------------------ input layouts and dtypes
 
     @Test
